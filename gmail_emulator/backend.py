@@ -1,0 +1,169 @@
+"""The emulator's whole state: configuration, mailboxes, auth, quota, faults and stats."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, fields
+
+from . import mailbox as seeding
+from .auth import AuthRegistry
+from .faults import FaultInjector
+from .models import Mailbox
+from .quota import QuotaLimiter
+from .stats import Stats
+
+
+@dataclass
+class EmulatorConfig:
+    users: list[str] = field(default_factory=lambda: ["alice@example.com"])
+    messages: int = 0  # synthetic messages per user
+    seed: int = 1
+    mbox: str | None = None  # loaded into the first user's mailbox
+    latency_ms: float = 0.0
+    quota_units_per_second: float = 250.0
+    max_concurrent_per_user: int = 20
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = ("429", "403", "500", "503")
+    fault_methods: tuple[str, ...] = ()
+    fault_seed: int | None = None  # defaults to seed
+    token_ttl: float = 3600.0
+    history_retention: int = 0  # records kept per mailbox; 0 keeps all
+    auth_config: str | None = None  # JSON file: clients, refresh_tokens, service_accounts
+    max_batch_parts: int = 100
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+class Emulator:
+    """Owns every piece of state; handlers reach mailboxes and policies through it."""
+
+    def __init__(self, config: EmulatorConfig):
+        self.config = config
+        self.started_at = time.time()
+        self.stats = Stats()
+        self.auth = AuthRegistry(users=list(config.users), token_ttl=config.token_ttl)
+        self.quota = QuotaLimiter(
+            units_per_second=config.quota_units_per_second,
+            max_concurrent_per_user=config.max_concurrent_per_user,
+        )
+        self.faults = FaultInjector(
+            rate=config.fault_rate,
+            kinds=config.fault_kinds,
+            methods=config.fault_methods or None,
+            seed=config.seed if config.fault_seed is None else config.fault_seed,
+            latency_ms=config.latency_ms,
+        )
+        self.mailboxes: dict[str, Mailbox] = {}
+        for index, user in enumerate(config.users):
+            self.add_user(user, seed=config.seed + index)
+        if config.auth_config:
+            self.load_auth_config(config.auth_config)
+
+    def add_user(self, email: str, seed: int | None = None) -> Mailbox:
+        key = email.lower()
+        if key in self.mailboxes:
+            return self.mailboxes[key]
+        mailbox = Mailbox(
+            email, seed=self.config.seed if seed is None else seed,
+            history_retention=self.config.history_retention,
+        )
+        self.mailboxes[key] = mailbox
+        if email not in self.auth.users:
+            self.auth.users.append(email)
+        return mailbox
+
+    def mailbox_for(self, user: str) -> Mailbox | None:
+        return self.mailboxes.get(user.lower())
+
+    def seed(self) -> None:
+        """Fill mailboxes: synthetic messages for every user, then the mbox if given."""
+        for index, mailbox in enumerate(self.mailboxes.values()):
+            if self.config.messages:
+                self._load(
+                    mailbox,
+                    seeding.synthetic_messages(
+                        mailbox.email, self.config.messages, self.config.seed + index
+                    ),
+                )
+        if self.config.mbox:
+            first = next(iter(self.mailboxes.values()))
+            self._load(first, seeding.load_mbox(self.config.mbox, first.email))
+
+    @staticmethod
+    def _load(mailbox: Mailbox, seeds) -> None:
+        # Seeded mail is "old": it gets history ids but no history records, as if the
+        # records had aged out, so a client must start with a full sync.
+        with mailbox.lock:
+            for seed in seeds:
+                label_ids = {mailbox.labels.ensure(name) for name in seed.label_ids}
+                mailbox.add_message(
+                    seed.raw, label_ids, received_ms=seed.received_ms, record_history=False
+                )
+
+    def load_auth_config(self, path: str) -> None:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        self.configure_auth(data)
+
+    def configure_auth(self, data: dict) -> None:
+        for client in data.get("clients", []):
+            self.auth.add_client(client["client_id"], client["client_secret"])
+        for token in data.get("refresh_tokens", []):
+            self.auth.add_refresh_token(
+                token["refresh_token"],
+                token["user"],
+                token.get("scopes") or ["https://mail.google.com/"],
+                token.get("client_id"),
+            )
+        for info in data.get("service_accounts", []):
+            if "private_key" in info:
+                self.auth.add_service_account_info(info)
+            else:
+                self.auth.add_service_account(
+                    info["client_email"], info["public_key_pem"], info.get("key_id")
+                )
+
+    def reconfigure(self, changes: dict) -> None:
+        """Apply runtime changes from ``POST /_emulator/config``."""
+        unknown = set(changes) - EmulatorConfig.field_names()
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for key, value in changes.items():
+            setattr(self.config, key, value)
+        config = self.config
+        self.quota.reconfigure(
+            units_per_second=config.quota_units_per_second,
+            max_concurrent_per_user=config.max_concurrent_per_user,
+        )
+        self.faults.reconfigure(
+            rate=config.fault_rate,
+            kinds=config.fault_kinds,
+            methods=config.fault_methods or None,
+            seed=config.seed if config.fault_seed is None else config.fault_seed,
+            latency_ms=config.latency_ms,
+        )
+        self.auth.set_ttl(config.token_ttl)
+        for mailbox in self.mailboxes.values():
+            with mailbox.lock:
+                mailbox.history.set_retention(config.history_retention)
+
+    def snapshot(self) -> dict:
+        stats = self.stats.snapshot()
+        stats["mailboxes"] = {
+            mailbox.email: {
+                "messages": len(mailbox.messages),
+                "threads": len(mailbox.threads),
+                "history_records": len(mailbox.history.records),
+                "history_id": mailbox.history.current,
+            }
+            for mailbox in self.mailboxes.values()
+        }
+        stats["messages"] = sum(len(m.messages) for m in self.mailboxes.values())
+        stats["history_records"] = sum(len(m.history.records) for m in self.mailboxes.values())
+        stats["quota"] = self.quota.snapshot()
+        stats["faults"]["injector"] = self.faults.snapshot()
+        stats["uptime_s"] = round(time.time() - self.started_at, 3)
+        return stats

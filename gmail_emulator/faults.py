@@ -1,0 +1,169 @@
+"""Seeded fault injection and added latency.
+
+Retry and backoff code is only trustworthy if it has seen Gmail's transient failures; this
+module produces them at a chosen rate, reproducibly: the same seed and the same sequence of
+calls give the same faults, so a failing run can be replayed from ``replay_key()``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from . import errors
+from .quota import iso_utc
+
+FAULT_KINDS = ("429", "403", "500", "503", "reset", "slow")
+DEFAULT_KINDS = ("429", "403", "500", "503")
+RATE_LIMIT_RETRY_S = 1.0
+
+
+@dataclass
+class Fault:
+    """One injected failure; ``delay_s`` is how long a "slow" fault stalls."""
+
+    kind: str
+    delay_s: float = 0.0
+
+
+def matches(method_id: str, pattern: str) -> bool:
+    """Full discovery ids match exactly; short names ("messages.get") match as a suffix."""
+    return method_id == pattern or method_id.endswith("." + pattern)
+
+
+class FaultInjector:
+    """Decides, per call, whether to fail it and how; thread-safe and deterministic."""
+
+    def __init__(
+        self,
+        rate: float = 0.0,
+        kinds: Sequence[str] = DEFAULT_KINDS,
+        methods: Iterable[str] | None = None,
+        seed: int = 0,
+        latency_ms: float = 0.0,
+        slow_ms: float = 2000.0,
+        per_method_rate: dict[str, float] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        self._lock = threading.Lock()
+        self._wall_clock = wall_clock
+        self._settings: dict = {}
+        self._by_kind: Counter[str] = Counter()
+        self._by_method: Counter[str] = Counter()
+        self._picks = 0
+        self.reconfigure(
+            rate=rate,
+            kinds=kinds,
+            methods=methods,
+            seed=seed,
+            latency_ms=latency_ms,
+            slow_ms=slow_ms,
+            per_method_rate=per_method_rate,
+        )
+
+    def reconfigure(self, **settings) -> None:
+        """Change any constructor setting; a new ``seed`` restarts the random sequence."""
+        unknown = set(settings) - {
+            "rate",
+            "kinds",
+            "methods",
+            "seed",
+            "latency_ms",
+            "slow_ms",
+            "per_method_rate",
+        }
+        if unknown:
+            raise TypeError(f"unknown fault settings: {sorted(unknown)}")
+        merged = {**self._settings, **settings}
+        merged["rate"] = _rate(merged["rate"], "rate")
+        merged["kinds"] = list(merged["kinds"])
+        bad = [k for k in merged["kinds"] if k not in FAULT_KINDS]
+        if bad or not merged["kinds"]:
+            raise ValueError(f"fault kinds must be a non-empty subset of {FAULT_KINDS}")
+        if merged["methods"] is not None:
+            merged["methods"] = list(merged["methods"])
+        merged["per_method_rate"] = {
+            m: _rate(r, f"rate for {m}") for m, r in (merged["per_method_rate"] or {}).items()
+        }
+        merged["seed"] = int(merged["seed"])
+        merged["latency_ms"] = max(0.0, float(merged["latency_ms"]))
+        merged["slow_ms"] = max(0.0, float(merged["slow_ms"]))
+        with self._lock:
+            if "seed" in settings:
+                self._rng = random.Random(merged["seed"])
+            self._settings = merged
+
+    def _rate_for(self, method_id: str) -> float:
+        overrides = [p for p in self._settings["per_method_rate"] if matches(method_id, p)]
+        if overrides:
+            return self._settings["per_method_rate"][max(overrides, key=len)]
+        methods = self._settings["methods"]
+        if methods is not None and not any(matches(method_id, p) for p in methods):
+            return 0.0
+        return self._settings["rate"]
+
+    def pick(self, method_id: str) -> Fault | None:
+        """The fault to inject into this call, if any.
+
+        Every call draws exactly two numbers, whatever the outcome, so one method's settings
+        never shift the faults another method sees under the same seed.
+        """
+        with self._lock:
+            self._picks += 1
+            roll, choice = self._rng.random(), self._rng.random()
+            if roll >= self._rate_for(method_id):
+                return None
+            kinds = self._settings["kinds"]
+            kind = kinds[min(int(choice * len(kinds)), len(kinds) - 1)]
+            self._by_kind[kind] += 1
+            self._by_method[method_id] += 1
+            delay = self._settings["slow_ms"] / 1000.0 if kind == "slow" else 0.0
+            return Fault(kind, delay)
+
+    def latency_s(self) -> float:
+        """Latency added to every response."""
+        return self._settings["latency_ms"] / 1000.0
+
+    def error_for(self, fault: Fault) -> errors.GmailError | None:
+        """The Gmail error a fault stands for; None for faults the server acts out."""
+        if fault.kind == "429":
+            return errors.too_many_concurrent()
+        if fault.kind == "403":
+            return errors.rate_limited(iso_utc(self._wall_clock() + RATE_LIMIT_RETRY_S))
+        if fault.kind in ("500", "503"):
+            return errors.backend_error(int(fault.kind))
+        return None
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "picks": self._picks,
+                "injected": sum(self._by_kind.values()),
+                "by_kind": dict(self._by_kind),
+                "by_method": dict(self._by_method),
+            }
+
+    def replay_key(self) -> dict:
+        """Constructor arguments that reproduce this run: ``FaultInjector(**key)``."""
+        with self._lock:
+            settings = self._settings
+            return {
+                "rate": settings["rate"],
+                "kinds": list(settings["kinds"]),
+                "methods": None if settings["methods"] is None else list(settings["methods"]),
+                "seed": settings["seed"],
+                "latency_ms": settings["latency_ms"],
+                "slow_ms": settings["slow_ms"],
+                "per_method_rate": dict(settings["per_method_rate"]),
+            }
+
+
+def _rate(value: float, what: str) -> float:
+    rate = float(value)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{what} must be between 0 and 1")
+    return rate

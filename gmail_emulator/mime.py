@@ -1,0 +1,480 @@
+"""Turn stored RFC 5322 bytes into the shapes Gmail returns (MessagePart trees, snippets, dates).
+
+Stored messages are whatever a client inserted or a seed produced, so nothing here may raise on
+malformed MIME: a broken part degrades to text/plain, an unknown charset to UTF-8/latin-1.
+The header split and the MIME walker are hand-written rather than ``email.parser`` because Gmail
+decodes RFC 2047 more leniently than ``make_header`` (adjacent words sharing a multi-byte
+character, words inside quotes) and because seeding 10k+ messages must stay fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import html
+import re
+from email.message import Message
+from email.utils import parsedate_tz
+from functools import cached_property
+
+from . import errors
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_WS = re.compile(r"\s+")
+_SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|sv)\s*(?:\[\d+\]|\(\d+\))?\s*:)+", re.I)
+_HTML_DROP = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_HTML_BLOCK = re.compile(
+    r"</?(?:p|br|div|tr|td|th|li|ul|ol|h[1-6]|table|blockquote|hr|pre)\b[^>]*>", re.I
+)
+_HTML_TAG = re.compile(r"<[^>]*>", re.S)
+_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp-850": "cp850"}
+_ATTACHMENT_ID_PREFIX = "ANGjd"
+_SNIPPET_CHARS = 200
+_MAX_DEPTH = 64
+
+
+# --- text and header decoding -------------------------------------------------------------
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode text whose declared charset may be missing, wrong or unknown; never raises."""
+    cs = (charset or "").strip().strip('"').lower()
+    cs = _CHARSET_ALIASES.get(cs, cs)
+    if cs and cs not in ("us-ascii", "ascii"):
+        try:
+            return data.decode(cs)
+        except LookupError:
+            pass
+        except UnicodeDecodeError:
+            return data.decode(cs, "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _decode_word(charset: str, encoding: str, text: str) -> bytes | None:
+    try:
+        if encoding in "bB":
+            return binascii.a2b_base64(text + "=" * (-len(text) % 4))
+        return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047-decode a header value, joining adjacent words of one charset byte-wise."""
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pending = bytearray()
+    pending_cs: str | None = None
+    pos = 0
+    for m in _ENCODED_WORD.finditer(value):
+        gap = value[pos : m.start()]
+        charset = m.group(1).split("*", 1)[0].lower()
+        data = _decode_word(charset, m.group(2), m.group(3))
+        if data is None:
+            continue  # leave the undecodable word in place as literal text
+        if pending_cs is not None and (gap and not gap.isspace() or charset != pending_cs):
+            out.append(decode_bytes(bytes(pending), pending_cs))
+            pending.clear()
+            pending_cs = None
+        if pending_cs is None:
+            out.append(gap)
+            pending_cs = charset
+        pending += data
+        pos = m.end()
+    if pending_cs is not None:
+        out.append(decode_bytes(bytes(pending), pending_cs))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Split at the first empty line; a part that starts with one has no headers."""
+    if raw[:1] == b"\n":
+        return b"", raw[1:]
+    if raw[:2] == b"\r\n":
+        return b"", raw[2:]
+    m = _BLANK_LINE.search(raw)
+    if m is None:
+        return raw, b""
+    return raw[: m.start()], raw[m.end() :]
+
+
+def _raw_header_pairs(head: bytes) -> list[tuple[str, str]]:
+    """Unfolded but still RFC 2047-encoded headers; junk lines (e.g. an mbox From_) skipped."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+    pairs: list[tuple[str, str]] = []
+    name: str | None = None
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t"):
+            if name is not None:
+                pieces.append(line.strip())
+            continue
+        if name is not None:
+            pairs.append((name, " ".join(p for p in pieces if p)))
+            name = None
+        colon = line.find(":")
+        if colon <= 0:
+            continue
+        candidate = line[:colon].rstrip()
+        if not candidate or " " in candidate or "\t" in candidate:
+            continue
+        name = candidate
+        pieces = [line[colon + 1 :].strip()]
+    if name is not None:
+        pairs.append((name, " ".join(p for p in pieces if p)))
+    return pairs
+
+
+def _decoded(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(n, decode_words(v)) for n, v in pairs]
+
+
+def parse_headers_only(raw: bytes) -> list[tuple[str, str]]:
+    """Top-level headers, unfolded and decoded, without touching the body (the insert path)."""
+    return _decoded(_raw_header_pairs(_split_head(raw)[0]))
+
+
+# --- the MIME tree ------------------------------------------------------------------------
+
+
+def _first(pairs: list[tuple[str, str]], name: str) -> str | None:
+    for n, v in pairs:
+        if n.lower() == name:
+            return v
+    return None
+
+
+def _b64decode(data: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        clean = clean[: len(clean) - (len(clean) % 4 == 1)]
+        try:
+            return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
+        except binascii.Error:
+            return b""
+
+
+class _Part:
+    """One MIME entity; containers have ``children``, leaves a transfer-encoded ``body``."""
+
+    __slots__ = (
+        "part_id", "raw_headers", "mime_type", "charset", "filename", "disposition", "cte",
+        "content_id", "body", "children", "_decoded_body",
+    )  # fmt: skip
+
+    def __init__(self, part_id: str, raw_headers: list[tuple[str, str]], default_type: str):
+        self.part_id = part_id
+        self.raw_headers = raw_headers
+        self.mime_type, self.charset, self.filename, self.disposition = default_type, None, "", None
+        self.cte = (_first(raw_headers, "content-transfer-encoding") or "").strip().lower()
+        self.content_id = _first(raw_headers, "content-id")
+        self.body = b""
+        self.children: list[_Part] | None = None
+        self._decoded_body: bytes | None = None
+
+    def _read_content_headers(self) -> str | None:
+        """Fill type/charset/filename from the headers; returns the multipart boundary."""
+        ctype = _first(self.raw_headers, "content-type")
+        disp = _first(self.raw_headers, "content-disposition")
+        if ctype is None and disp is None:
+            return None
+        try:
+            msg = Message()
+            if ctype is not None:
+                msg["Content-Type"] = ctype
+                self.mime_type = msg.get_content_type()
+                self.charset = msg.get_content_charset()
+            if disp is not None:
+                msg["Content-Disposition"] = disp
+                self.disposition = msg.get_content_disposition()
+            self.filename = decode_words(msg.get_filename() or "").strip()
+            return msg.get_boundary() if self.mime_type.startswith("multipart/") else None
+        except Exception:  # a stored message must never break a read
+            return None
+
+    @property
+    def is_attachment(self) -> bool:
+        return self.children is None and (bool(self.filename) or self.mime_type == "message/rfc822")
+
+    def decoded(self) -> bytes:
+        if self._decoded_body is None:
+            if self.cte == "base64":
+                self._decoded_body = _b64decode(self.body)
+            elif self.cte == "quoted-printable":
+                self._decoded_body = binascii.a2b_qp(self.body)
+            else:
+                self._decoded_body = self.body
+        return self._decoded_body
+
+    def walk(self):
+        yield self
+        for child in self.children or ():
+            yield from child.walk()
+
+
+def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
+    """Body chunks between delimiter lines; None when the boundary never appears."""
+    delim = re.compile(
+        rb"^--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*\r?$\n?", re.M
+    )
+    chunks: list[bytes] = []
+    start: int | None = None
+    for m in delim.finditer(body):
+        if start is not None:
+            end = m.start()
+            if body[end - 2 : end] == b"\r\n":
+                end -= 2
+            elif body[end - 1 : end] == b"\n":
+                end -= 1
+            chunks.append(body[start:end])
+        if m.group(1):
+            return chunks
+        start = m.end()
+    if start is None:
+        return None
+    chunks.append(body[start:].rstrip(b"\r\n"))
+    return chunks
+
+
+def _build(part_id: str, raw_headers, body: bytes, default_type: str, depth: int) -> _Part:
+    part = _Part(part_id, raw_headers, default_type)
+    boundary = part._read_content_headers()
+    if part.mime_type.startswith("multipart/"):
+        chunks = _split_multipart(body, boundary) if boundary and depth < _MAX_DEPTH else None
+        if chunks is None:
+            part.mime_type = "text/plain"  # Gmail shows an unsplittable multipart as text
+        else:
+            child_type = "message/rfc822" if part.mime_type == "multipart/digest" else "text/plain"
+            part.children = []
+            for index, chunk in enumerate(chunks):
+                head, child_body = _split_head(chunk)
+                child_id = f"{part_id}.{index}" if part_id else str(index)
+                part.children.append(
+                    _build(child_id, _raw_header_pairs(head), child_body, child_type, depth + 1)
+                )
+            return part
+    part.body = body
+    return part
+
+
+# --- the parsed message -------------------------------------------------------------------
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML body, good enough for snippets and full-text search."""
+    text = _HTML_DROP.sub(" ", markup)
+    text = _HTML_TAG.sub("", _HTML_BLOCK.sub("\n", text))
+    return html.unescape(text)
+
+
+def _gmail_escape(text: str) -> str:
+    """Gmail escapes snippets like this (``&#39;``, not Python's ``&#x27;``)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+class ParsedMessage:
+    """A stored message: headers parsed eagerly, the MIME tree and text only when asked for."""
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        head, self._body = _split_head(raw)
+        self._raw_headers = _raw_header_pairs(head)
+        self.headers: list[tuple[str, str]] = _decoded(self._raw_headers)
+        self.size_estimate = len(raw)
+
+    def header(self, name: str) -> str | None:
+        return _first(self.headers, name.lower())
+
+    def header_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for n, v in self.headers if n.lower() == lname]
+
+    @cached_property
+    def root(self) -> _Part:
+        return _build("", self._raw_headers, self._body, "text/plain", 0)
+
+    def part(self, part_id: str) -> _Part | None:
+        for p in self.root.walk():
+            if p.part_id == part_id:
+                return p
+        return None
+
+    def _text_leaves(self) -> list[_Part]:
+        return [
+            p
+            for p in self.root.walk()
+            if p.children is None
+            and not p.is_attachment
+            and p.disposition != "attachment"
+            and p.mime_type in ("text/plain", "text/html")
+        ]
+
+    def _leaf_text(self, part: _Part) -> str:
+        text = decode_bytes(part.decoded(), part.charset)
+        return html_to_text(text) if part.mime_type == "text/html" else text
+
+    @cached_property
+    def snippet(self) -> str:
+        leaves = self._text_leaves()
+        chosen = next((p for p in leaves if p.mime_type == "text/plain"), None)
+        chosen = chosen or next(iter(leaves), None)
+        if chosen is None:
+            return ""
+        text = _WS.sub(" ", self._leaf_text(chosen)).strip()
+        return _gmail_escape(text[:_SNIPPET_CHARS].rstrip())
+
+    @cached_property
+    def plain_text(self) -> str:
+        skip: set[str] = set()  # an HTML alternative repeats its text/plain sibling
+        for part in self.root.walk():
+            kids = part.children or ()
+            if part.mime_type == "multipart/alternative" and any(
+                c.mime_type == "text/plain" for c in kids
+            ):
+                skip.update(c.part_id for c in part.children if c.mime_type == "text/html")
+        leaves = [p for p in self._text_leaves() if p.part_id not in skip]
+        return "\n".join(self._leaf_text(p) for p in leaves)
+
+    def _attachments(self) -> list[_Part]:
+        return [
+            p
+            for p in self.root.walk()
+            if p.is_attachment and not (p.disposition == "inline" and p.content_id)
+        ]
+
+    @cached_property
+    def has_attachment(self) -> bool:
+        return bool(self._attachments())
+
+    @cached_property
+    def attachment_filenames(self) -> list[str]:
+        return [p.filename for p in self._attachments() if p.filename]
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    return ParsedMessage(raw)
+
+
+# --- rendering (users.messages.get payloads) ----------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def attachment_id_for(message_id: str, part_id: str) -> str:
+    """Deterministic, opaque-looking id that ``get_attachment`` can map back to the part."""
+    token = base64.urlsafe_b64encode(f"{message_id}:{part_id}".encode()).rstrip(b"=")
+    return _ATTACHMENT_ID_PREFIX + token.decode("ascii")
+
+
+def _render_part(part: _Part, message_id: str) -> dict:
+    out: dict = {
+        "partId": part.part_id,
+        "mimeType": part.mime_type,
+        "filename": part.filename,
+        "headers": [{"name": n, "value": decode_words(v)} for n, v in part.raw_headers],
+    }
+    if part.children is not None:
+        out["body"] = {"size": 0}
+        out["parts"] = [_render_part(child, message_id) for child in part.children]
+        return out
+    data = part.decoded()
+    if part.is_attachment:
+        out["body"] = {
+            "attachmentId": attachment_id_for(message_id, part.part_id),
+            "size": len(data),
+        }
+    elif data:
+        out["body"] = {"size": len(data), "data": _b64url(data)}
+    else:
+        out["body"] = {"size": 0}
+    return out
+
+
+def render_payload(
+    parsed: ParsedMessage, message_id: str, fmt: str, metadata_headers: list[str] | None = None
+) -> dict:
+    """The Message.payload for format=full or format=metadata (minimal/raw have no payload)."""
+    if fmt == "full":
+        return _render_part(parsed.root, message_id)
+    if fmt == "metadata":
+        wanted = {h.lower() for h in metadata_headers or () if h}
+        headers = [
+            {"name": n, "value": v} for n, v in parsed.headers if not wanted or n.lower() in wanted
+        ]
+        return {"mimeType": parsed.root.mime_type, "headers": headers}
+    if fmt in ("minimal", "raw"):
+        raise ValueError(f"format={fmt} has no payload")
+    raise errors.bad_request(
+        f"Invalid value at 'format' (type.googleapis.com/google.apps.gmail.v1.Format), \"{fmt}\""
+    )
+
+
+def get_attachment(parsed: ParsedMessage, message_id: str, attachment_id: str) -> dict | None:
+    """users.messages.attachments.get: the MessagePartBody, or None for a foreign/stale id."""
+    if not attachment_id.startswith(_ATTACHMENT_ID_PREFIX):
+        return None
+    token = attachment_id[len(_ATTACHMENT_ID_PREFIX) :]
+    try:
+        decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    owner, sep, part_id = decoded.rpartition(":")
+    if not sep or owner != message_id:
+        return None
+    part = parsed.part(part_id)
+    if part is None or part.children is not None:
+        return None
+    data = part.decoded()
+    return {"attachmentId": attachment_id, "size": len(data), "data": _b64url(data)}
+
+
+# --- dates and subjects -------------------------------------------------------------------
+
+
+def date_header_ms(value: str | None) -> int | None:
+    """Epoch milliseconds of an RFC 5322 Date (no zone means UTC); None if unparseable."""
+    if not value:
+        return None
+    try:
+        tt = parsedate_tz(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if tt is None:
+        return None
+    year, month, day, hour, minute, second = tt[:6]
+    if not (1 <= month <= 12 and 1 <= day <= 31 and 0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    if not (0 <= second <= 60 and 1000 <= year <= 9999):
+        return None
+    try:
+        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    except (OverflowError, ValueError):
+        return None
+    return (seconds - (tt[9] or 0)) * 1000
+
+
+def normalize_subject(subject: str | None) -> str:
+    """Subject as Gmail compares it for threading: reply/forward prefixes gone, case folded."""
+    if not subject:
+        return ""
+    return _WS.sub(" ", _SUBJECT_PREFIX.sub("", subject)).strip().lower()
