@@ -67,7 +67,8 @@ class Emulator:
         if key in self.mailboxes:
             return self.mailboxes[key]
         mailbox = Mailbox(
-            email, seed=self.config.seed if seed is None else seed,
+            email,
+            seed=self.config.seed if seed is None else seed,
             history_retention=self.config.history_retention,
         )
         self.mailboxes[key] = mailbox

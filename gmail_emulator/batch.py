@@ -37,7 +37,7 @@ def handle(dispatcher, request: Request, max_parts: int) -> Response:
         if inner is None:
             response = error_response(errors.bad_request("Malformed batch part."))
         else:
-            response = dispatcher.handle(inner)
+            response = dispatcher.handle(inner, inline_delay=False)
         if response.reset:
             # A connection reset cannot happen inside a part; Gmail reports a 503 there.
             response = error_response(errors.backend_error(503))
@@ -76,7 +76,11 @@ def _inner_request(content: bytes, outer_headers: dict[str, str]) -> Request | N
 
 
 def _render_part(boundary: str, content_id: str | None, response: Response) -> bytes:
-    reason = HTTPStatus(response.status).phrase if response.status in HTTPStatus._value2member_map_ else ""
+    reason = (
+        HTTPStatus(response.status).phrase
+        if response.status in HTTPStatus._value2member_map_
+        else ""
+    )
     lines = [f"--{boundary}", "Content-Type: application/http"]
     if content_id:
         inner_id = content_id.strip().strip("<>")

@@ -23,27 +23,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default)")
     p.add_argument("--port", type=int, default=8765, help="listen port (0 picks a free one)")
-    p.add_argument("--users", type=_csv, default=["alice@example.com"],
-                   help="comma-separated mailboxes, e.g. alice@example.com,bob@example.com")
+    p.add_argument(
+        "--users",
+        type=_csv,
+        default=["alice@example.com"],
+        help="comma-separated mailboxes, e.g. alice@example.com,bob@example.com",
+    )
     p.add_argument("--messages", type=int, default=0, help="synthetic messages per user")
     p.add_argument("--seed", type=int, default=1, help="seed for mailboxes, ids and faults")
     p.add_argument("--mbox", help="load an mbox file (e.g. Google Takeout) into the first user")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added latency per response")
-    p.add_argument("--quota-units-per-second", type=float, default=250.0,
-                   help="per-user quota units in a moving 1 s window (0 disables)")
-    p.add_argument("--max-concurrent", type=int, default=20,
-                   help="concurrent requests per user before 429 (0 disables)")
+    p.add_argument(
+        "--quota-units-per-second",
+        type=float,
+        default=250.0,
+        help="per-user quota units in a moving 1 s window (0 disables)",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=20,
+        help="concurrent requests per user before 429 (0 disables)",
+    )
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of calls that fail")
-    p.add_argument("--fault-kinds", type=_csv, default=["429", "403", "500", "503"],
-                   help=f"comma-separated subset of {','.join(FAULT_KINDS)}")
-    p.add_argument("--fault-methods", type=_csv, default=[],
-                   help="limit faults to these methods, e.g. messages.get,history.list")
+    p.add_argument(
+        "--fault-kinds",
+        type=_csv,
+        default=["429", "403", "500", "503"],
+        help=f"comma-separated subset of {','.join(FAULT_KINDS)}",
+    )
+    p.add_argument(
+        "--fault-methods",
+        type=_csv,
+        default=[],
+        help="limit faults to these methods, e.g. messages.get,history.list",
+    )
     p.add_argument("--fault-seed", type=int, default=None, help="fault RNG seed (default: --seed)")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="access-token lifetime, s")
-    p.add_argument("--history-retention", type=int, default=0,
-                   help="history records kept per user (0 keeps all); older ids get 404")
-    p.add_argument("--auth-config", help="JSON: clients, refresh_tokens, service_accounts "
-                   "(any client listed switches to strict credential checking)")
+    p.add_argument(
+        "--history-retention",
+        type=int,
+        default=0,
+        help="history records kept per user (0 keeps all); older ids get 404",
+    )
+    p.add_argument(
+        "--auth-config",
+        help="JSON: clients, refresh_tokens, service_accounts "
+        "(any client listed switches to strict credential checking)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -51,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     kinds = [kind for kind in args.fault_kinds if kind not in FAULT_KINDS]
     if kinds:
-        raise SystemExit(f"gmail-emulator: --fault-kinds: unknown kind(s) {kinds}; "
-                         f"choose from {', '.join(FAULT_KINDS)}")
+        raise SystemExit(
+            f"gmail-emulator: --fault-kinds: unknown kind(s) {kinds}; "
+            f"choose from {', '.join(FAULT_KINDS)}"
+        )
     if not 0.0 <= args.fault_rate <= 1.0:
         raise SystemExit("gmail-emulator: --fault-rate must be between 0 and 1")
     if not args.users:
@@ -91,8 +120,10 @@ def describe(server: EmulatorServer, seconds: float) -> str:
             f"{len(mailbox.threads)} threads, {len(mailbox.labels.labels)} labels, "
             f"historyId {mailbox.history.current}"
         )
-    lines.append(f"  {len(ROUTES)} Gmail v1 methods served; quota "
-                 f"{emulator.config.quota_units_per_second:g} units/s per user")
+    lines.append(
+        f"  {len(ROUTES)} Gmail v1 methods served; quota "
+        f"{emulator.config.quota_units_per_second:g} units/s per user"
+    )
     return "\n".join(lines)
 
 

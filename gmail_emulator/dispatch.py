@@ -74,14 +74,14 @@ class Dispatcher:
     def __init__(self, emulator: Emulator):
         self.emulator = emulator
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request, inline_delay: bool = True) -> Response:
+        """Serve one call. With ``inline_delay`` the latency is slept while the call holds
+        its concurrency slot (as a slow backend would); batch parts return it instead."""
         route, path_params, known = routes.match(request.method, request.path)
         if route is None:
             if known:
                 return error_response(errors.method_not_allowed())
-            return error_response(
-                errors.GmailError(404, "Not Found", "notFound", "NOT_FOUND")
-            )
+            return error_response(errors.GmailError(404, "Not Found", "notFound", "NOT_FOUND"))
         emulator = self.emulator
         method_id = route.method_id
         delay = emulator.faults.latency_s()
@@ -89,17 +89,20 @@ class Dispatcher:
         if fault is not None:
             emulator.stats.fault(method_id, fault.kind)
             if fault.kind == "reset":
-                return Response(0, reset=True, delay_s=delay)
+                _sleep(delay, inline_delay)
+                return Response(0, reset=True, delay_s=0 if inline_delay else delay)
             if fault.kind == "slow":
                 delay += fault.delay_s
             else:
                 emulator.stats.call(method_id, None, 0, 0)
                 response = error_response(emulator.faults.error_for(fault))
-                response.delay_s = delay
+                _sleep(delay, inline_delay)
+                response.delay_s = 0 if inline_delay else delay
                 return response
         user = None
         units = 0
         status = 500
+        slept = False
         try:
             grant = emulator.auth.authenticate(_bearer(request))
             user = grant.user
@@ -109,8 +112,12 @@ class Dispatcher:
             mailbox = _mailbox(emulator, grant.user, path_params.get("userId", "me"))
             with emulator.quota.concurrent(mailbox.email):
                 units = emulator.quota.charge(mailbox.email, method_id)
+                _sleep(delay, inline_delay)
+                slept = True
                 body, media = parse_body(route, request)
-                call = Call(emulator, route, mailbox, mailbox.email, path_params, query, body, media)
+                call = Call(
+                    emulator, route, mailbox, mailbox.email, path_params, query, body, media
+                )
                 status, payload = HANDLERS[route.handler](call)
             response = json_response(status, payload)
         except errors.GmailError as error:
@@ -118,9 +125,15 @@ class Dispatcher:
             if error.reason == "rateLimitExceeded":
                 units = 0
             response = error_response(error)
+            _sleep(delay, inline_delay and not slept)
         emulator.stats.call(method_id, user, status, units)
-        response.delay_s = delay
+        response.delay_s = 0 if inline_delay else delay
         return response
+
+
+def _sleep(seconds: float, inline: bool) -> None:
+    if inline and seconds > 0:
+        time.sleep(seconds)
 
 
 def _bearer(request: Request) -> str | None:

@@ -112,7 +112,9 @@ def too_many_concurrent() -> GmailError:
 
 def backend_error(code: int = 500) -> GmailError:
     if code == 503:
-        return GmailError(503, "The service is currently unavailable.", "backendError", "UNAVAILABLE")
+        return GmailError(
+            503, "The service is currently unavailable.", "backendError", "UNAVAILABLE"
+        )
     return GmailError(500, "Internal error encountered.", "backendError", "INTERNAL")
 
 

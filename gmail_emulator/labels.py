@@ -107,7 +107,9 @@ class LabelSet:
     def create(self, body: dict) -> Label:
         name = _validated_name(body.get("name"))
         if self.by_name(name) is not None:
-            raise errors.GmailError(409, "Label name exists or conflicts", "duplicate", "ALREADY_EXISTS")
+            raise errors.GmailError(
+                409, "Label name exists or conflicts", "duplicate", "ALREADY_EXISTS"
+            )
         label = Label(f"Label_{self.next_user_id}", name)
         self.next_user_id += 1
         _apply(label, body)

@@ -14,13 +14,14 @@ import binascii
 import calendar
 import html
 import re
-from email.message import Message
+import urllib.parse
 from email.utils import parsedate_tz
 from functools import cached_property
 
 from . import errors
 
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _WS = re.compile(r"\s+")
 _SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|sv)\s*(?:\[\d+\]|\(\d+\))?\s*:)+", re.I)
@@ -29,6 +30,7 @@ _HTML_BLOCK = re.compile(
     r"</?(?:p|br|div|tr|td|th|li|ul|ol|h[1-6]|table|blockquote|hr|pre)\b[^>]*>", re.I
 )
 _HTML_TAG = re.compile(r"<[^>]*>", re.S)
+_PARAM = re.compile(r'(?:[^;"]|"(?:\\.|[^"\\])*"?)+')
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp-850": "cp850"}
 _ATTACHMENT_ID_PREFIX = "ANGjd"
 _SNIPPET_CHARS = 200
@@ -112,26 +114,11 @@ def _raw_header_pairs(head: bytes) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         text = head.decode("latin-1")
     pairs: list[tuple[str, str]] = []
-    name: str | None = None
-    pieces: list[str] = []
-    for line in text.split("\n"):
-        if line[:1] in (" ", "\t"):
-            if name is not None:
-                pieces.append(line.strip())
-            continue
-        if name is not None:
-            pairs.append((name, " ".join(p for p in pieces if p)))
-            name = None
-        colon = line.find(":")
-        if colon <= 0:
-            continue
-        candidate = line[:colon].rstrip()
-        if not candidate or " " in candidate or "\t" in candidate:
-            continue
-        name = candidate
-        pieces = [line[colon + 1 :].strip()]
-    if name is not None:
-        pairs.append((name, " ".join(p for p in pieces if p)))
+    for line in _FOLD.sub(" ", text).split("\n"):
+        name, colon, value = line.partition(":")
+        name = name.rstrip()
+        if colon and name and " " not in name and "\t" not in name:
+            pairs.append((name, value.strip()))
     return pairs
 
 
@@ -148,6 +135,7 @@ def parse_headers_only(raw: bytes) -> list[tuple[str, str]]:
 
 
 def _first(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """First value of a lower-cased header ``name``."""
     for n, v in pairs:
         if n.lower() == name:
             return v
@@ -166,43 +154,67 @@ def _b64decode(data: bytes) -> bytes:
             return b""
 
 
+def _params(value: str) -> tuple[str, dict[str, str]]:
+    """Main value and parameters of a Content-Type/-Disposition header (RFC 2045 + 2231)."""
+    pieces = value.split(";") if '"' not in value else _PARAM.findall(value)
+    params: dict[str, str] = {}
+    extended: dict[str, list[tuple[int, bool, str]]] = {}
+    for piece in pieces[1:]:
+        name, eq, val = piece.partition("=")
+        name, val = name.strip().lower(), val.strip()
+        if not eq or not name:
+            continue
+        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        if "*" not in name:
+            params.setdefault(name, val)
+            continue
+        base, _, index = name.partition("*")
+        index = index.rstrip("*")
+        extended.setdefault(base, []).append(
+            (int(index) if index.isdigit() else 0, name.endswith("*"), val)
+        )
+    for base, segments in extended.items():  # RFC 2231: charset'lang'%XX, maybe continued
+        segments.sort(key=lambda seg: seg[0])
+        charset, data = None, b""
+        for i, (_, encoded, val) in enumerate(segments):
+            if encoded and i == 0 and val.count("'") >= 2:
+                charset, _, val = val.split("'", 2)
+            data += urllib.parse.unquote_to_bytes(val) if encoded else val.encode()
+        params[base] = decode_bytes(data, charset)
+    return pieces[0].strip().lower(), params
+
+
 class _Part:
     """One MIME entity; containers have ``children``, leaves a transfer-encoded ``body``."""
 
     __slots__ = (
         "part_id", "raw_headers", "mime_type", "charset", "filename", "disposition", "cte",
-        "content_id", "body", "children", "_decoded_body",
+        "content_id", "boundary", "body", "children", "_decoded_body",
     )  # fmt: skip
 
     def __init__(self, part_id: str, raw_headers: list[tuple[str, str]], default_type: str):
         self.part_id = part_id
         self.raw_headers = raw_headers
-        self.mime_type, self.charset, self.filename, self.disposition = default_type, None, "", None
-        self.cte = (_first(raw_headers, "content-transfer-encoding") or "").strip().lower()
-        self.content_id = _first(raw_headers, "content-id")
+        first: dict[str, str] = {}
+        for name, value in raw_headers:
+            first.setdefault(name.lower(), value)
+        self.cte = first.get("content-transfer-encoding", "").strip().lower()
+        self.content_id = first.get("content-id")
+        self.mime_type, ctype = default_type, {}
+        if "content-type" in first:
+            mime_type, ctype = _params(first["content-type"])
+            if mime_type.count("/") == 1 and " " not in mime_type:
+                self.mime_type = mime_type
+        self.disposition, disp = None, {}
+        if "content-disposition" in first:
+            self.disposition, disp = _params(first["content-disposition"])
+        self.charset = ctype.get("charset")
+        self.filename = decode_words(disp.get("filename") or ctype.get("name") or "").strip()
+        self.boundary = ctype.get("boundary", "").rstrip()
         self.body = b""
         self.children: list[_Part] | None = None
         self._decoded_body: bytes | None = None
-
-    def _read_content_headers(self) -> str | None:
-        """Fill type/charset/filename from the headers; returns the multipart boundary."""
-        ctype = _first(self.raw_headers, "content-type")
-        disp = _first(self.raw_headers, "content-disposition")
-        if ctype is None and disp is None:
-            return None
-        try:
-            msg = Message()
-            if ctype is not None:
-                msg["Content-Type"] = ctype
-                self.mime_type = msg.get_content_type()
-                self.charset = msg.get_content_charset()
-            if disp is not None:
-                msg["Content-Disposition"] = disp
-                self.disposition = msg.get_content_disposition()
-            self.filename = decode_words(msg.get_filename() or "").strip()
-            return msg.get_boundary() if self.mime_type.startswith("multipart/") else None
-        except Exception:  # a stored message must never break a read
-            return None
 
     @property
     def is_attachment(self) -> bool:
@@ -226,22 +238,24 @@ class _Part:
 
 def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
     """Body chunks between delimiter lines; None when the boundary never appears."""
-    delim = re.compile(
-        rb"^--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*\r?$\n?", re.M
-    )
+    marker = b"--" + boundary.encode("utf-8", "replace")
     chunks: list[bytes] = []
     start: int | None = None
-    for m in delim.finditer(body):
-        if start is not None:
-            end = m.start()
-            if body[end - 2 : end] == b"\r\n":
-                end -= 2
-            elif body[end - 1 : end] == b"\n":
-                end -= 1
-            chunks.append(body[start:end])
-        if m.group(1):
-            return chunks
-        start = m.end()
+    pos = body.find(marker)
+    while pos >= 0:
+        line_end = body.find(b"\n", pos)
+        line_end = len(body) if line_end < 0 else line_end
+        tail = body[pos + len(marker) : line_end].rstrip(b" \t\r")
+        at_line_start = pos == 0 or body[pos - 1 : pos] == b"\n"
+        if at_line_start and tail in (b"", b"--"):
+            if start is not None:
+                end = pos - 1  # the line break before a delimiter belongs to it
+                end -= body[end - 1 : end] == b"\r"
+                chunks.append(body[start : max(end, start)])
+            if tail == b"--":
+                return chunks
+            start = line_end + 1
+        pos = body.find(marker, pos + len(marker))
     if start is None:
         return None
     chunks.append(body[start:].rstrip(b"\r\n"))
@@ -250,8 +264,8 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
 
 def _build(part_id: str, raw_headers, body: bytes, default_type: str, depth: int) -> _Part:
     part = _Part(part_id, raw_headers, default_type)
-    boundary = part._read_content_headers()
     if part.mime_type.startswith("multipart/"):
+        boundary = part.boundary
         chunks = _split_multipart(body, boundary) if boundary and depth < _MAX_DEPTH else None
         if chunks is None:
             part.mime_type = "text/plain"  # Gmail shows an unsplittable multipart as text

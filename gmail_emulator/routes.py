@@ -137,9 +137,7 @@ ROUTES: tuple[Route, ...] = (
         "messages_import",
         (
             _DELETED,
-            Param(
-                "internalDateSource", default="dateHeader", enum=("receivedTime", "dateHeader")
-            ),
+            Param("internalDateSource", default="dateHeader", enum=("receivedTime", "dateHeader")),
             Param("neverMarkSpam", "boolean", default="false"),
             Param("processForCalendar", "boolean", default="false"),
         ),

@@ -137,8 +137,9 @@ class _Server(ThreadingHTTPServer):
 class EmulatorServer:
     """A running emulator: ``url`` for API calls, ``token_url`` for OAuth."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0,
-                 verbose: bool = False):
+    def __init__(
+        self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ):
         self.emulator = emulator
         self._server = _Server((host, port), emulator, verbose)
         self._thread: threading.Thread | None = None

@@ -72,8 +72,14 @@ class Stats:
                     "by_user": dict(self.units_by_user),
                     "total": sum(self.units_by_method.values()),
                 },
-                "faults": {"by_method_and_kind": dict(self.faults), "total": sum(self.faults.values())},
-                "sends": {"by_user": dict(self.sends_by_user), "total": sum(self.sends_by_user.values())},
+                "faults": {
+                    "by_method_and_kind": dict(self.faults),
+                    "total": sum(self.faults.values()),
+                },
+                "sends": {
+                    "by_user": dict(self.sends_by_user),
+                    "total": sum(self.sends_by_user.values()),
+                },
                 "batch": {"requests": self.batch_requests, "parts": self.batch_parts},
                 "token_grants": dict(self.token_grants),
             }

@@ -40,7 +40,9 @@ def _upload(request) -> tuple[dict, bytes | None]:
     upload_type = (request.query.get("uploadType") or [""])[-1]
     if len(request.body) > MAX_UPLOAD_BYTES + 1024 * 1024:
         raise errors.GmailError(
-            413, "Request payload size exceeds the limit: 36700160 bytes.", "uploadTooLarge",
+            413,
+            "Request payload size exceeds the limit: 36700160 bytes.",
+            "uploadTooLarge",
             "FAILED_PRECONDITION",
         )
     if upload_type == "media":

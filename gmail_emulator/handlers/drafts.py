@@ -63,7 +63,10 @@ def drafts_update(call):
 def drafts_get(call):
     mailbox = call.mailbox
     message = _get(mailbox, call.path["id"])
-    return 200, {"id": call.path["id"], "message": message_json(mailbox, message, call.query["format"])}
+    return 200, {
+        "id": call.path["id"],
+        "message": message_json(mailbox, message, call.query["format"]),
+    }
 
 
 def drafts_delete(call):
@@ -98,8 +101,10 @@ def drafts_list(call):
     compiled = None
     if call.query.get("q"):
         compiled = search.compile_query(
-            call.query["q"], resolve_label=mailbox.labels.resolve,
-            now_ms=int(time.time() * 1000), user_email=mailbox.email,
+            call.query["q"],
+            resolve_label=mailbox.labels.resolve,
+            now_ms=int(time.time() * 1000),
+            user_email=mailbox.email,
         )
     with mailbox.lock:
         by_message = {mid: did for did, mid in mailbox.drafts.items()}

@@ -39,8 +39,9 @@ def send(emulator, mailbox, raw: bytes, thread_id: str | None):
     if any(addr.lower() == mailbox.email.lower() for _, addr in recipients):
         labels |= {"INBOX", "UNREAD"}
     with mailbox.lock:
-        sent = mailbox.add_message(raw, labels, received_ms=now, use_date_header=False,
-                                   thread_id=thread_id)
+        sent = mailbox.add_message(
+            raw, labels, received_ms=now, use_date_header=False, thread_id=thread_id
+        )
     emulator.stats.sent(mailbox.email)
     delivered = {mailbox.email.lower()}
     for _, address in recipients:
@@ -50,8 +51,10 @@ def send(emulator, mailbox, raw: bytes, thread_id: str | None):
         delivered.add(address.lower())
         with target.lock:
             target.add_message(
-                _without_bcc(raw), {"INBOX", "UNREAD", "CATEGORY_PERSONAL"},
-                received_ms=now, use_date_header=False,
+                _without_bcc(raw),
+                {"INBOX", "UNREAD", "CATEGORY_PERSONAL"},
+                received_ms=now,
+                use_date_header=False,
             )
     return sent
 

@@ -97,7 +97,6 @@ def _apply(call, change):
             change(mailbox, message)
         out = {"id": thread.id, "historyId": str(max(m.history_id for m in messages))}
         out["messages"] = [
-            {"id": m.id, "threadId": m.thread_id, "labelIds": sorted(m.label_ids)}
-            for m in messages
+            {"id": m.id, "threadId": m.thread_id, "labelIds": sorted(m.label_ids)} for m in messages
         ]
     return 200, out

@@ -43,7 +43,9 @@ def history_list(call):
     try:
         start_id = int(start)
     except ValueError:
-        raise errors.bad_request(f"Invalid value at 'start_history_id' (TYPE_UINT64), \"{start}\"") from None
+        raise errors.bad_request(
+            f"Invalid value at 'start_history_id' (TYPE_UINT64), \"{start}\""
+        ) from None
     mailbox = call.mailbox
     with mailbox.lock:
         return 200, mailbox.history.list(
