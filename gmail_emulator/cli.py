@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -139,10 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gmail-emulator: cannot start: {problem}", file=sys.stderr)
         return 2
     print(describe(server, time.perf_counter() - started), flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -16,7 +16,6 @@ from .auth import check_scopes
 from .backend import Emulator
 from .handlers import HANDLERS
 from .models import Mailbox
-from .quota import cost_of
 from .uploads import parse_body
 
 

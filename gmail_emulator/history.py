@@ -103,10 +103,9 @@ class HistoryLog:
             if label_id and not record.touches_label(label_id):
                 continue
             if len(page) == max_results:
-                next_token = str(page_last_id)
+                next_token = page[-1]["id"]
                 break
             page.append(record.to_json())
-            page_last_id = record.id
         body: dict = {"historyId": str(self.current)}
         if page:
             body["history"] = page

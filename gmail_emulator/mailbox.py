@@ -391,7 +391,7 @@ class _Generator:
             lines.append("Cc: " + ",\r\n ".join(cc))
         if thread is not None:
             thread.refs.append(msg_id)
-        head = CRLF.join(lines) + CRLF + extra + body[0] + "\r\n\r\n"
+        head = extra + CRLF.join(lines) + CRLF + body[0] + "\r\n\r\n"
         return head.encode("ascii") + body[1]
 
     def _received(self, domain: str, at_ms: int) -> str:

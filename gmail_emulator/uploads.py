@@ -8,6 +8,7 @@ whenever a ``media_body`` is given.
 from __future__ import annotations
 
 import json
+
 from . import errors, multipart
 
 # Gmail's limit on an uploaded message (the documented 35 MB, counted after decoding).

@@ -36,8 +36,12 @@ def main() -> None:
     )
     print(f"emulator up at {server.url} in {time.perf_counter() - started:.2f} s")
     form = urllib.parse.urlencode(
-        {"grant_type": "refresh_token", "client_id": "demo", "client_secret": "demo",
-         "refresh_token": "demo-refresh-token"}
+        {
+            "grant_type": "refresh_token",
+            "client_id": "demo",
+            "client_secret": "demo",
+            "refresh_token": "demo-refresh-token",
+        }
     ).encode()
     token = _call(server.token_url, data=form)["access_token"]
     api = f"{server.url}/gmail/v1/users/me"
@@ -48,10 +52,15 @@ def main() -> None:
     page = _call(f"{api}/messages?maxResults=5", token)
     print(f"messages.list: resultSizeEstimate={page['resultSizeEstimate']}")
     for ref in page["messages"]:
-        msg = _call(f"{api}/messages/{ref['id']}?format=metadata"
-                    "&metadataHeaders=From&metadataHeaders=Subject", token)
+        msg = _call(
+            f"{api}/messages/{ref['id']}?format=metadata"
+            "&metadataHeaders=From&metadataHeaders=Subject",
+            token,
+        )
         headers = {h["name"]: h["value"] for h in msg["payload"]["headers"]}
-        print(f"  {msg['id']}  {headers.get('From', '')[:32]:32}  {headers.get('Subject', '')[:50]}")
+        print(
+            f"  {msg['id']}  {headers.get('From', '')[:32]:32}  {headers.get('Subject', '')[:50]}"
+        )
     history = _call(f"{api}/history?startHistoryId={profile['historyId']}", token)
     print(f"history.list from the current historyId: {len(history.get('history', []))} records")
     stats = _call(f"{server.url}/_emulator/stats")

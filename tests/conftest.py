@@ -66,7 +66,9 @@ def server():
     """A fresh emulator per test, for tests that mutate state or change settings."""
     server = start_emulator(
         EmulatorConfig(
-            users=["alice@example.com", "bob@example.com"], messages=40, seed=3,
+            users=["alice@example.com", "bob@example.com"],
+            messages=40,
+            seed=3,
             quota_units_per_second=0,
         )
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from email.utils import format_datetime, getaddresses, parseaddr
 from datetime import datetime, timezone
+from email.utils import format_datetime, getaddresses, parseaddr
 
 from .. import errors, mime
 

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _refresh(server, refresh_token: str, **extra) -> requests.Response:
-    form = {"grant_type": "refresh_token", "client_id": "c", "client_secret": "s",
-            "refresh_token": refresh_token, **extra}
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": "c",
+        "client_secret": "s",
+        "refresh_token": refresh_token,
+        **extra,
+    }
     return requests.post(server.token_url, data=form, timeout=30)
 
 
@@ -57,55 +62,91 @@ def test_revoked_refresh_token_gets_invalid_grant(server):
 
 
 def test_strict_mode_checks_client_and_token(server):
-    admin(server, "auth", {
-        "clients": [{"client_id": "cid", "client_secret": "sec"}],
-        "refresh_tokens": [{"refresh_token": "rt-bob", "user": "bob@example.com"}],
-    })
-    ok = requests.post(server.token_url, data={
-        "grant_type": "refresh_token", "client_id": "cid", "client_secret": "sec",
-        "refresh_token": "rt-bob"}).json()
+    admin(
+        server,
+        "auth",
+        {
+            "clients": [{"client_id": "cid", "client_secret": "sec"}],
+            "refresh_tokens": [{"refresh_token": "rt-bob", "user": "bob@example.com"}],
+        },
+    )
+    ok = requests.post(
+        server.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "cid",
+            "client_secret": "sec",
+            "refresh_token": "rt-bob",
+        },
+    ).json()
     assert Api(server.url, ok["access_token"]).ok("GET", "/profile")["emailAddress"] == (
-        "bob@example.com")
-    wrong_secret = requests.post(server.token_url, data={
-        "grant_type": "refresh_token", "client_id": "cid", "client_secret": "nope",
-        "refresh_token": "rt-bob"})
+        "bob@example.com"
+    )
+    wrong_secret = requests.post(
+        server.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "cid",
+            "client_secret": "nope",
+            "refresh_token": "rt-bob",
+        },
+    )
     assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
-    unknown = requests.post(server.token_url, data={
-        "grant_type": "refresh_token", "client_id": "cid", "client_secret": "sec",
-        "refresh_token": "rt-unknown"})
+    unknown = requests.post(
+        server.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "cid",
+            "client_secret": "sec",
+            "refresh_token": "rt-unknown",
+        },
+    )
     assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_grant"
 
 
 def test_service_account_with_domain_wide_delegation(server):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     info = {
-        "type": "service_account", "project_id": "p", "private_key_id": "k1",
-        "private_key": pem, "client_email": "sync@p.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": server.token_url,
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "sync@p.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": server.token_url,
     }
     admin(server, "auth", {"service_accounts": [info]})
     for user in ("alice@example.com", "bob@example.com"):
         creds = service_account.Credentials.from_service_account_info(
-            info, scopes=["https://www.googleapis.com/auth/gmail.readonly"], subject=user)
+            info, scopes=["https://www.googleapis.com/auth/gmail.readonly"], subject=user
+        )
         creds.refresh(GoogleRequest())
         api = Api(server.url, creds.token)
         assert api.ok("GET", "/profile")["emailAddress"] == user
         assert api.call("POST", "/labels", json={"name": "x"}).status_code == 403
     # delegation to a mailbox that does not exist is refused at the token endpoint
     stranger = service_account.Credentials.from_service_account_info(
-        info, scopes=["https://mail.google.com/"], subject="mallory@example.com")
+        info, scopes=["https://mail.google.com/"], subject="mallory@example.com"
+    )
     with pytest.raises(Exception) as caught:
         stranger.refresh(GoogleRequest())
     assert "invalid_grant" in str(caught.value)
     # a key the emulator was never told about fails signature checks
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = dict(info, private_key=other.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode())
+    forged = dict(
+        info,
+        private_key=other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    )
     creds = service_account.Credentials.from_service_account_info(
-        forged, scopes=["https://mail.google.com/"], subject="alice@example.com")
+        forged, scopes=["https://mail.google.com/"], subject="alice@example.com"
+    )
     with pytest.raises(Exception) as caught:
         creds.refresh(GoogleRequest())
     assert "invalid_grant" in str(caught.value)
@@ -119,10 +160,18 @@ def test_user_id_other_than_me_is_delegation_denied(server, alice):
 
 
 def test_authorization_code_grant_issues_refresh_token(server):
-    body = requests.post(server.token_url, data={
-        "grant_type": "authorization_code", "code": "user:bob@example.com",
-        "client_id": "c", "client_secret": "s", "redirect_uri": "http://127.0.0.1:9/"}).json()
+    body = requests.post(
+        server.token_url,
+        data={
+            "grant_type": "authorization_code",
+            "code": "user:bob@example.com",
+            "client_id": "c",
+            "client_secret": "s",
+            "redirect_uri": "http://127.0.0.1:9/",
+        },
+    ).json()
     assert body["refresh_token"]
     again = _refresh(server, body["refresh_token"]).json()
     assert Api(server.url, again["access_token"]).ok("GET", "/profile")["emailAddress"] == (
-        "bob@example.com")
+        "bob@example.com"
+    )

@@ -62,11 +62,18 @@ def _post(server, alice, body: bytes, boundary: str, path: str = "/batch/gmail/v
 @pytest.mark.parametrize("path", ["/batch/gmail/v1", "/batch"])
 def test_parts_answered_with_own_status_and_matching_content_id(server, alice, path):
     ids = [m["id"] for m in alice.ok("GET", "/messages", params={"maxResults": 3})["messages"]]
-    parts = [(f"item{n}", f"GET /gmail/v1/users/me/messages/{mid}?format=minimal", None)
-             for n, mid in enumerate(ids)]
+    parts = [
+        (f"item{n}", f"GET /gmail/v1/users/me/messages/{mid}?format=minimal", None)
+        for n, mid in enumerate(ids)
+    ]
     parts.append(("missing", "GET /gmail/v1/users/me/messages/ffffffffffffffff", None))
-    parts.append(("mod", f"POST /gmail/v1/users/me/messages/{ids[0]}/modify",
-                  json.dumps({"addLabelIds": ["STARRED"]})))
+    parts.append(
+        (
+            "mod",
+            f"POST /gmail/v1/users/me/messages/{ids[0]}/modify",
+            json.dumps({"addLabelIds": ["STARRED"]}),
+        )
+    )
     response = _post(server, alice, _batch_body("xyz", parts), "xyz", path)
     assert response.status_code == 200
     answers = _parse(response)
@@ -80,9 +87,16 @@ def test_parts_answered_with_own_status_and_matching_content_id(server, alice, p
 
 
 def test_inner_parts_fail_with_429_403_5xx_while_outer_is_200(server, alice):
-    admin(server, "config", {"fault_rate": 0.6, "fault_seed": 5,
-                             "fault_kinds": ["429", "403", "500", "503"],
-                             "fault_methods": ["messages.get"]})
+    admin(
+        server,
+        "config",
+        {
+            "fault_rate": 0.6,
+            "fault_seed": 5,
+            "fault_kinds": ["429", "403", "500", "503"],
+            "fault_methods": ["messages.get"],
+        },
+    )
     ids = [m["id"] for m in alice.ok("GET", "/messages", params={"maxResults": 30})["messages"]]
     parts = [(f"p{n}", f"GET /gmail/v1/users/me/messages/{mid}", None) for n, mid in enumerate(ids)]
     response = _post(server, alice, _batch_body("b", parts), "b")
@@ -113,6 +127,7 @@ def test_inner_parts_are_charged_quota_individually(server, alice):
 
 
 def test_batch_without_multipart_is_400(server, alice):
-    response = requests.post(server.url + "/batch/gmail/v1", data=b"{}",
-                             headers={"Content-Type": "application/json"})
+    response = requests.post(
+        server.url + "/batch/gmail/v1", data=b"{}", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400

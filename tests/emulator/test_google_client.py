@@ -43,8 +43,9 @@ def _email(subject: str, to: str = "bob@example.com") -> EmailMessage:
     message["To"] = to
     message["Subject"] = subject
     message.set_content("Body of " + subject)
-    message.add_attachment(b"%PDF-1.4 tiny", maintype="application", subtype="pdf",
-                           filename="report.pdf")
+    message.add_attachment(
+        b"%PDF-1.4 tiny", maintype="application", subtype="pdf", filename="report.pdf"
+    )
     return message
 
 
@@ -55,14 +56,24 @@ def test_read_calls_with_refresh_token(server):
     assert profile["messagesTotal"] == 40
     listed = gmail.users().messages().list(userId="me", maxResults=10).execute()
     assert len(listed["messages"]) == 10 and "nextPageToken" in listed
-    second = gmail.users().messages().list(
-        userId="me", maxResults=10, pageToken=listed["nextPageToken"]
-    ).execute()
+    second = (
+        gmail.users()
+        .messages()
+        .list(userId="me", maxResults=10, pageToken=listed["nextPageToken"])
+        .execute()
+    )
     assert not {m["id"] for m in listed["messages"]} & {m["id"] for m in second["messages"]}
-    msg = gmail.users().messages().get(
-        userId="me", id=listed["messages"][0]["id"], format="metadata",
-        metadataHeaders=["From", "Subject"],
-    ).execute()
+    msg = (
+        gmail.users()
+        .messages()
+        .get(
+            userId="me",
+            id=listed["messages"][0]["id"],
+            format="metadata",
+            metadataHeaders=["From", "Subject"],
+        )
+        .execute()
+    )
     assert {h["name"].lower() for h in msg["payload"]["headers"]} <= {"from", "subject"}
     labels = gmail.users().labels().list(userId="me").execute()["labels"]
     assert {"INBOX", "SENT", "UNREAD"} <= {label["id"] for label in labels}
@@ -79,16 +90,22 @@ def test_send_and_read_back_attachment(server):
     subject = next(h["value"] for h in full["payload"]["headers"] if h["name"] == "Subject")
     assert subject == "raw send"
     pdf = next(p for p in full["payload"]["parts"] if p["filename"] == "report.pdf")
-    attachment = gmail.users().messages().attachments().get(
-        userId="me", messageId=sent["id"], id=pdf["body"]["attachmentId"]
-    ).execute()
+    attachment = (
+        gmail.users()
+        .messages()
+        .attachments()
+        .get(userId="me", messageId=sent["id"], id=pdf["body"]["attachmentId"])
+        .execute()
+    )
     assert base64.urlsafe_b64decode(attachment["data"]) == b"%PDF-1.4 tiny"
 
 
 def test_batch_http_request_against_emulator(server):
     gmail = _service(server)
-    ids = [m["id"] for m in gmail.users().messages().list(userId="me", maxResults=20)
-           .execute()["messages"]]
+    ids = [
+        m["id"]
+        for m in gmail.users().messages().list(userId="me", maxResults=20).execute()["messages"]
+    ]
     results: dict[str, dict] = {}
     failures: dict[str, Exception] = {}
 

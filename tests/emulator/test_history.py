@@ -32,8 +32,11 @@ def _history(api: Api, start: str, **params) -> list[dict]:
 def test_every_mutation_writes_history(alice):
     start = alice.ok("GET", "/profile")["historyId"]
     inserted = alice.ok("POST", "/messages", json={"raw": _raw("h1"), "labelIds": ["INBOX"]})
-    alice.ok("POST", f"/messages/{inserted['id']}/modify",
-             json={"addLabelIds": ["STARRED"], "removeLabelIds": ["INBOX"]})
+    alice.ok(
+        "POST",
+        f"/messages/{inserted['id']}/modify",
+        json={"addLabelIds": ["STARRED"], "removeLabelIds": ["INBOX"]},
+    )
     alice.ok("DELETE", f"/messages/{inserted['id']}")
     records = _history(alice, start)
     kinds = [next(k for k in r if k not in ("id", "messages")) for r in records]

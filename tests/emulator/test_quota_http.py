@@ -78,8 +78,11 @@ def test_too_many_concurrent_requests_is_429(server, alice):
 
 def test_injected_faults_are_seeded_and_replayable(server, alice):
     def run() -> list[int]:
-        admin(server, "config", {"fault_rate": 0.5, "fault_seed": 42,
-                                 "fault_kinds": ["429", "403", "500", "503"]})
+        admin(
+            server,
+            "config",
+            {"fault_rate": 0.5, "fault_seed": 42, "fault_kinds": ["429", "403", "500", "503"]},
+        )
         return [alice.call("GET", "/profile").status_code for _ in range(30)]
 
     first, second = run(), run()
@@ -91,8 +94,11 @@ def test_injected_faults_are_seeded_and_replayable(server, alice):
 
 
 def test_connection_reset_fault(server, alice):
-    admin(server, "config", {"fault_rate": 1.0, "fault_kinds": ["reset"],
-                             "fault_methods": ["getProfile"]})
+    admin(
+        server,
+        "config",
+        {"fault_rate": 1.0, "fault_kinds": ["reset"], "fault_methods": ["getProfile"]},
+    )
     with pytest.raises(requests.ConnectionError):
         alice.call("GET", "/profile")
     assert alice.call("GET", "/labels").status_code == 200

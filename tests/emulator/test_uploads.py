@@ -32,8 +32,9 @@ def _subject(alice, msg_id: str) -> str:
 
 def test_upload_type_media(server, alice):
     url = f"{server.url}/upload/gmail/v1/users/me/messages/send?uploadType=media"
-    response = alice.call("POST", url, data=_message("media upload"),
-                          headers={"Content-Type": "message/rfc822"})
+    response = alice.call(
+        "POST", url, data=_message("media upload"), headers={"Content-Type": "message/rfc822"}
+    )
     assert response.status_code == 200, response.text
     assert _subject(alice, response.json()["id"]) == "media upload"
 
@@ -43,11 +44,14 @@ def test_upload_type_multipart_with_metadata(server, alice):
     body = (
         b"--XX\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
         + json.dumps({"labelIds": ["INBOX", "STARRED"]}).encode()
-        + b"\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\n" + raw + b"\r\n--XX--\r\n"
+        + b"\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\n"
+        + raw
+        + b"\r\n--XX--\r\n"
     )
     url = f"{server.url}/upload/gmail/v1/users/me/messages?uploadType=multipart"
-    response = alice.call("POST", url, data=body,
-                          headers={"Content-Type": "multipart/related; boundary=XX"})
+    response = alice.call(
+        "POST", url, data=body, headers={"Content-Type": "multipart/related; boundary=XX"}
+    )
     assert response.status_code == 200, response.text
     assert set(response.json()["labelIds"]) == {"INBOX", "STARRED"}
     stored = alice.ok("GET", f"/messages/{response.json()['id']}", params={"format": "raw"})
