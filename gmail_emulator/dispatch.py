@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from . import errors, routes
+from . import errors, fieldmask, routes
 from .auth import check_scopes
 from .backend import Emulator
 from .handlers import HANDLERS
@@ -118,6 +118,9 @@ class Dispatcher:
                     emulator, route, mailbox, mailbox.email, path_params, query, body, media
                 )
                 status, payload = HANDLERS[route.handler](call)
+            fields = (request.query.get("fields") or [""])[-1]
+            if fields and payload is not None:
+                payload = fieldmask.apply(payload, fieldmask.parse(fields))
             response = json_response(status, payload)
         except errors.GmailError as error:
             status = error.code

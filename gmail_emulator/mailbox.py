@@ -259,10 +259,9 @@ def _rfc5322_date(ms: int, tz_minutes: int) -> str:
     )
 
 
-def _text_part(rng: random.Random, mime: str, text: str, lang: str) -> tuple[str, bytes]:
+def _text_part(rng: random.Random, mime: str, text: str, lang: str, charset: str):
     """(content headers, encoded body) of a text part in the language's usual wire form."""
-    charsets, encodings = _LANG[lang][0], _LANG[lang][1]
-    charset = rng.choice(charsets)
+    encodings = _LANG[lang][1]
     if charset == "us-ascii" and not text.isascii():
         charset = "utf-8"
     data = text.encode(charset, "replace")
@@ -304,13 +303,14 @@ def _html(paragraphs: list[str]) -> str:
 
 def _body(rng: random.Random, lang: str, paragraphs: list[str], shape: str, serial: int):
     """Content headers and bytes for one of the shapes: plain, alt, html, related, mixed."""
-    text = CRLF.join(paragraphs) + CRLF
+    text = "\r\n\r\n".join(paragraphs) + CRLF
+    charset = rng.choice(_LANG[lang][0])
     if shape == "plain":
-        return _text_part(rng, "text/plain", text, lang)
+        return _text_part(rng, "text/plain", text, lang, charset)
     if shape == "html":
-        return _text_part(rng, "text/html", _html(paragraphs), lang)
-    plain = _text_part(rng, "text/plain", text, lang)
-    rich = _text_part(rng, "text/html", _html(paragraphs), lang)
+        return _text_part(rng, "text/html", _html(paragraphs), lang, charset)
+    plain = _text_part(rng, "text/plain", text, lang, charset)
+    rich = _text_part(rng, "text/html", _html(paragraphs), lang, charset)
     if shape == "related":
         logo = (
             'Content-Type: image/png; name="logo.png"\r\nContent-Disposition: inline; '
@@ -412,57 +412,63 @@ class _Generator:
             labels = [x for x in labels if x != "INBOX"] + ["TRASH"]
         return labels
 
+    def _new_person_thread(self) -> _Thread:
+        rng = self.rng
+        person = rng.choice(_PEOPLE)
+        lang, circle = person[3], person[5]
+        others = [p for p in rng.sample(_PEOPLE[:15], 3) if p is not person][: rng.randint(1, 2)]
+        labels = []
+        if circle == "work" and rng.random() < 0.5:
+            labels.append(rng.choice(_WORK_LABELS))
+        elif circle == "family" and rng.random() < 0.6:
+            labels.append("Family")
+        elif rng.random() < 0.1:
+            labels.append("Travel")
+        q_encoding = lang in ("en", "es", "fr", "de")
+        subject = _encoded_header(rng.choice(_LANG[lang][2]), _LANG[lang][0][0], q_encoding)
+        cc = others if circle == "work" and rng.random() < 0.4 else []
+        thread = _Thread(subject, person, None, labels, rng.randint(0, 8), cc)
+        thread.last_user = rng.random() >= _USER_INITIATED  # who spoke "last" speaks second
+        if thread.left:
+            self.active.append(thread)
+        return thread
+
     def _person(self, serial: int, at_ms: int, thread: _Thread | None) -> SeedMessage:
         rng = self.rng
-        if thread is None:
-            person = rng.choice(_PEOPLE)
-            lang, circle = person[3], person[5]
-            cc = [p for p in rng.sample(_PEOPLE[:15], 3) if p is not person][: rng.randint(0, 2)]
-            cc = cc if circle == "work" and rng.random() < 0.4 else []
-            labels = []
-            if circle == "work" and rng.random() < 0.5:
-                labels.append(rng.choice(_WORK_LABELS))
-            elif circle == "family" and rng.random() < 0.6:
-                labels.append("Family")
-            elif rng.random() < 0.1:
-                labels.append("Travel")
-            charset = _LANG[lang][0][0]
-            subject = _encoded_header(rng.choice(_LANG[lang][2]), charset, lang in "en es fr de")
-            thread = _Thread(subject, person, None, labels, rng.randint(0, 8), cc)
-            thread.last_user = rng.random() >= _USER_INITIATED  # so the user speaks next
-            if thread.left:
-                self.active.append(thread)
+        thread = thread or self._new_person_thread()
         person, lang = thread.person, thread.person[3]
         from_user = not thread.last_user and (not thread.refs or rng.random() < 0.7)
         speaker = thread.cc[0] if thread.cc and not from_user and rng.random() < 0.25 else person
-        paragraphs = _LANG[lang][3]
-        chosen = [_LANG[lang][4].format(speaker[1] if from_user else self.me_first)]
-        chosen += [rng.choice(paragraphs) for _ in range(rng.randint(1, 2))]
-        chosen.append(_LANG[lang][5].format(self.me_first if from_user else speaker[1]))
+        hi, bye = _LANG[lang][4], _LANG[lang][5]
+        chosen = [hi.format(speaker[1] if from_user else self.me_first)]
+        chosen += rng.sample(_LANG[lang][3], rng.randint(1, 2))
+        chosen.append(bye.format(self.me_first if from_user else speaker[1]))
         if thread.quote:
             chosen.append(thread.quote)
         shape = rng.choices(("plain", "alt", "mixed"), (45, 37, 18 if not thread.refs else 4))[0]
         body = _body(rng, lang, chosen, shape, serial)
-        cc = [_address(p[0], p[2]) for p in thread.cc]
+        others = [_address(p[0], p[2]) for p in [person, *thread.cc] if p is not speaker]
         draft = from_user and bool(thread.refs) and rng.random() < 0.03
         if from_user:
-            sender, tz, to = self.me, -300, [_address(person[0], person[2])]
-            labels = ["DRAFT"] if draft else ["SENT"] + (["IMPORTANT"] * (rng.random() < 0.3))
+            sender, tz, to, cc = self.me, -300, others[:1], others[1:]
+            labels = ["DRAFT"] if draft else ["SENT"] + ["IMPORTANT"] * (rng.random() < 0.3)
             extra = ""
         else:
-            sender, tz, to = _address(speaker[0], speaker[2]), speaker[4], [self.me]
+            sender, tz = _address(speaker[0], speaker[2]), speaker[4]
+            to, cc = [self.me, *others[:1]], others[1:]
             labels = self._inbox_labels(0.25) + ["CATEGORY_PERSONAL"]
             if rng.random() < (0.4 if person[5] == "work" else 0.15):
                 labels.append("IMPORTANT")
             extra = self._received(speaker[2].split("@")[1], at_ms)
         refs_before = list(thread.refs)
         raw = self._assemble(serial, at_ms, sender, tz, to, cc, thread.subject, thread, body, extra)
-        if draft:  # a draft is never sent, so the thread does not reference it
+        if draft:  # a draft is never sent, so later replies cannot reference it
             thread.refs = refs_before
         else:
             thread.last_user = from_user
-            who = "me" if from_user else speaker[1]
-            thread.quote = f"> ({who}) " + chosen[1].replace(CRLF, " ")
+            said = chosen[1].replace(CRLF, " ")
+            who = self.me_first if from_user else speaker[0]
+            thread.quote = f"On {_rfc5322_date(at_ms, tz)}, {who} wrote:\r\n> {said}"
         return SeedMessage(raw, labels + thread.labels, at_ms)
 
     def _auto(self, serial: int, at_ms: int, auto: tuple, thread: _Thread | None) -> SeedMessage:
