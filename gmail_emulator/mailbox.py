@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import email.charset
 import email.header
 import email.utils
 import html
 import mailbox as stdlib_mailbox
 import random
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -202,26 +201,14 @@ def _encode_words(text: str, charset: str, q: bool) -> str:
 
 @cache
 def _address(name: str, addr: str) -> str:
-    return email.utils.formataddr((name, addr), "utf-8")
+    try:
+        return email.utils.formataddr((name, addr), "utf-8")
+    except UnicodeEncodeError:  # an internationalised address (RFC 6532) goes out raw
+        return f"{_encoded_header(name)} <{addr}>"
 
 
 def _b64_lines(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
-
-
-def _png() -> bytes:
-    """A real 8x8 RGB PNG, so clients that sniff attachments see valid image data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    pixels = b"".join(
-        b"\x00" + bytes(v for x in range(8) for v in (x * 32, y * 32, 160)) for y in range(8)
-    )
-    ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
-    idat = zlib.compress(pixels, 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 _PDF = (
@@ -231,7 +218,13 @@ _PDF = (
     b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
 _PDF_B64 = _b64_lines(_PDF)
-_PNG_B64 = _b64_lines(_png())
+_PNG_B64 = _b64_lines(  # a real 8x8 RGB gradient, so clients sniffing attachments see an image
+    base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbUlEQVR42hXOUREAUQhCUaMYhShEMcqNQhSi7Fs/"
+        "OQzjzLCDBg83MGToMLPsosXLLSxZug/ECgmLE4iI6oFZI2NzBhNTPzj20OHjDo4cvQf/7Bt41Rf+F+h7YsIGBYfL"
+        "Hyc0D8oWFZfrX05p+QDeqGABtJu0bQAAAABJRU5ErkJggg=="
+    )
+)
 # (mime type, Content-Type name/Content-Disposition filename parameters)
 _ATTACH_NAMES = (
     ("application/pdf", 'name="invoice-{n}.pdf"', 'filename="invoice-{n}.pdf"'),
@@ -310,6 +303,9 @@ def _body(rng: random.Random, lang: str, paragraphs: list[str], shape: str, seri
     if shape == "html":
         return _text_part(rng, "text/html", _html(paragraphs), lang, charset)
     plain = _text_part(rng, "text/plain", text, lang, charset)
+    if shape == "mixed" and rng.random() < 0.4:
+        extra = [_attachment(rng, serial + k) for k in range(1 + (rng.random() < 0.25))]
+        return _multipart(rng, "mixed", [plain, *extra])
     rich = _text_part(rng, "text/html", _html(paragraphs), lang, charset)
     if shape == "related":
         logo = (
@@ -322,9 +318,8 @@ def _body(rng: random.Random, lang: str, paragraphs: list[str], shape: str, seri
     alt = _multipart(rng, "alternative", [plain, rich])
     if shape != "mixed":
         return alt
-    first = alt if rng.random() < 0.6 else plain
     extra = [_attachment(rng, serial + k) for k in range(1 + (rng.random() < 0.25))]
-    return _multipart(rng, "mixed", [first, *extra])
+    return _multipart(rng, "mixed", [alt, *extra])
 
 
 # --- the synthetic mailbox ------------------------------------------------------------------
@@ -392,7 +387,7 @@ class _Generator:
         if thread is not None:
             thread.refs.append(msg_id)
         head = extra + CRLF.join(lines) + CRLF + body[0] + "\r\n\r\n"
-        return head.encode("ascii") + body[1]
+        return head.encode() + body[1]  # ASCII unless the user address itself is not (RFC 6532)
 
     def _received(self, domain: str, at_ms: int) -> str:
         return (
@@ -447,7 +442,8 @@ class _Generator:
             chosen.append(thread.quote)
         shape = rng.choices(("plain", "alt", "mixed"), (45, 37, 18 if not thread.refs else 4))[0]
         body = _body(rng, lang, chosen, shape, serial)
-        others = [_address(p[0], p[2]) for p in [person, *thread.cc] if p is not speaker]
+        talker = None if from_user else speaker
+        others = [_address(p[0], p[2]) for p in [person, *thread.cc] if p is not talker]
         draft = from_user and bool(thread.refs) and rng.random() < 0.03
         if from_user:
             sender, tz, to, cc = self.me, -300, others[:1], others[1:]
@@ -536,29 +532,18 @@ _TAKEOUT_SYSTEM = {
 _TAKEOUT_DROPPED = {"opened", "archived", "chat"}
 
 
-def _split_labels(value: str) -> list[str]:
-    """Takeout's comma list; names containing commas come double-quoted."""
-    names, buf, quoted = [], [], False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            names.append("".join(buf).strip())
-            buf = []
-        else:
-            buf.append(ch)
-    names.append("".join(buf).strip())
-    return [n for n in names if n]
-
-
 def takeout_labels(value: str) -> list[str]:
     """Map an X-Gmail-Labels value to system label ids and user label names."""
+    text = decode_words(value)
+    try:  # names containing commas come double-quoted: "Clients, VIP"
+        names = next(csv.reader([text], skipinitialspace=True), [])
+    except csv.Error:
+        names = text.split(",")
     out: list[str] = []
-    for name in _split_labels(decode_words(value)):
-        key = name.lower()
-        if key in _TAKEOUT_DROPPED:
+    for name in (n.strip() for n in names):
+        if not name or name.lower() in _TAKEOUT_DROPPED:
             continue
-        label = _TAKEOUT_SYSTEM.get(key, name)
+        label = _TAKEOUT_SYSTEM.get(name.lower(), name)
         if label not in out:
             out.append(label)
     return out
