@@ -100,9 +100,11 @@ class Emulator:
         with mailbox.lock:
             for seed in seeds:
                 label_ids = {mailbox.labels.ensure(name) for name in seed.label_ids}
-                mailbox.add_message(
+                message = mailbox.add_message(
                     seed.raw, label_ids, received_ms=seed.received_ms, record_history=False
                 )
+                if "DRAFT" in label_ids:
+                    mailbox.register_draft(message)
 
     def load_auth_config(self, path: str) -> None:
         with open(path, encoding="utf-8") as handle:

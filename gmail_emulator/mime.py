@@ -318,8 +318,8 @@ class ParsedMessage:
 
     def __init__(self, raw: bytes):
         self.raw = raw
-        head, self._body = _split_head(raw)
-        self._raw_headers = _raw_header_pairs(head)
+        head_end, self._body_start = _head_end(raw)
+        self._raw_headers = _raw_header_pairs(raw[:head_end])
         self.headers: list[tuple[str, str]] = _decoded(self._raw_headers)
         self.size_estimate = len(raw)
 
@@ -332,7 +332,7 @@ class ParsedMessage:
 
     @cached_property
     def root(self) -> _Part:
-        return _build("", self._raw_headers, self._body, "text/plain", 0)
+        return _build("", self._raw_headers, self.raw[self._body_start :], "text/plain", 0)
 
     def part(self, part_id: str) -> _Part | None:
         for p in self.root.walk():

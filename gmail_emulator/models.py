@@ -231,6 +231,14 @@ class Mailbox:
             self._order = [entry for entry in self._order if entry[1] != message.id]
             self._log(message, "messageDeleted")
 
+    def register_draft(self, message: Message, draft_id: str | None = None) -> str:
+        """Give a DRAFT-labelled message a draft id (Gmail's look: "r" and 19 digits)."""
+        with self.lock:
+            if draft_id is None:
+                draft_id = f"r{_stable_int(message.id, len(self.drafts)) % 10**19:019d}"
+            self.drafts[draft_id] = message.id
+            return draft_id
+
     def remove_label_everywhere(self, label_id: str) -> None:
         with self.lock:
             for message in list(self.messages.values()):

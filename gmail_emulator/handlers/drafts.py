@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from .. import errors, search
@@ -15,8 +14,6 @@ from .render import (
     message_json,
     minimal_ref,
 )
-
-_draft_counter = itertools.count(1)
 
 
 def _draft_message(call) -> tuple[bytes, str | None]:
@@ -44,8 +41,7 @@ def drafts_create(call):
     mailbox = call.mailbox
     with mailbox.lock:
         message = mailbox.add_message(raw, {"DRAFT"}, use_date_header=False, thread_id=thread_id)
-        draft_id = f"r{(mailbox.history.current * 7919 + next(_draft_counter)):019d}"[:20]
-        mailbox.drafts[draft_id] = message.id
+        draft_id = mailbox.register_draft(message)
     return 200, _draft_json(draft_id, message)
 
 
@@ -56,7 +52,7 @@ def drafts_update(call):
         old = _get(mailbox, call.path["id"])
         message = mailbox.add_message(raw, {"DRAFT"}, use_date_header=False, thread_id=thread_id)
         mailbox.delete_message(old)
-        mailbox.drafts[call.path["id"]] = message.id
+        mailbox.register_draft(message, call.path["id"])
     return 200, _draft_json(call.path["id"], message)
 
 

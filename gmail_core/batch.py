@@ -1,0 +1,226 @@
+"""The Gmail batch protocol: up to 100 calls in one multipart/mixed HTTP request.
+
+Written here rather than taken from google-api-python-client because its batch object is
+bound to httplib2 and its own retry loop; ours must charge the quota governor per part, go
+through the same breaker and retry only the parts that failed (the outer response is 200
+even when parts fail with 429/403/5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from .errors import ApiError, HistoryExpired
+from .transport import GmailTransport, retry_after_seconds
+
+MAX_BATCH_SIZE = 100
+DEFAULT_BATCH_SIZE = 50
+
+
+@dataclass
+class BatchPart:
+    """One call inside a batch; ``key`` is the caller's handle for the answer."""
+
+    method: str  # short method name, e.g. "messages.get" (quota cost lookup)
+    http_method: str
+    path: str  # relative to users/{userId}/, e.g. "messages/18c2f"
+    params: dict[str, Any] | None = None
+    body: dict | None = None
+    key: Any = None
+
+
+@dataclass
+class PartResult:
+    part: BatchPart
+    status: int
+    body: dict | None = None
+    error: ApiError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Attempt:
+    pending: list[BatchPart]
+    results: dict[int, PartResult] = field(default_factory=dict)
+
+
+class GmailBatch:
+    """Execute many calls for one mailbox in batches of ``batch_size``."""
+
+    def __init__(self, transport: GmailTransport, batch_size: int = DEFAULT_BATCH_SIZE):
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
+        self.transport = transport
+        self.batch_size = batch_size
+
+    def execute(self, parts: list[BatchPart]) -> list[PartResult]:
+        """Results in the order of ``parts``. Non-retryable part errors come back as results."""
+        results: list[PartResult] = []
+        for start in range(0, len(parts), self.batch_size):
+            results.extend(self._execute_chunk(parts[start : start + self.batch_size]))
+        return results
+
+    def _execute_chunk(self, parts: list[BatchPart]) -> list[PartResult]:
+        policy = self.transport.policy
+        done: dict[int, PartResult] = {}
+        pending = list(enumerate(parts))
+        deadline = time.monotonic() + policy.max_time_s
+        refreshed = False
+        for attempt in range(policy.max_tries):
+            answers = self._send([part for _, part in pending])
+            retry: list[tuple[int, BatchPart]] = []
+            hint = 0.0
+            expired = False
+            for (index, part), result in zip(pending, answers, strict=True):
+                if result.status == 401 and not refreshed:
+                    # The token died between the outer request and its parts: refresh once.
+                    expired = True
+                    retry.append((index, part))
+                elif result.error is not None and result.error.retryable:
+                    retry.append((index, part))
+                    hint = max(hint, result.error.retry_after_s or 0.0)
+                    self.transport.metrics.retry(part.method, result.error.reason or "batch-part")
+                done[index] = result
+            if not retry:
+                break
+            if expired:
+                self.transport.auth.force_refresh()
+                refreshed = True
+            if any(done[i].error.quota_exceeded for i, _ in retry):
+                self.transport.governor.throttled(hint or None)
+            wait = max(random.uniform(0, min(policy.max_wait_s, policy.base_s * 2**attempt)), hint)
+            if attempt == policy.max_tries - 1 or time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
+            pending = retry
+        return [done[index] for index in range(len(parts))]
+
+    def _send(self, parts: list[BatchPart]) -> list[PartResult]:
+        transport = self.transport
+        boundary = "batch_" + uuid.uuid4().hex
+        units = sum(transport.governor.cost(part.method) for part in parts)
+        url = f"{transport.api_url}/batch/gmail/v1"
+
+        def send(headers: dict) -> requests.Response:
+            body = _encode(parts, boundary, transport.user_id, headers["Authorization"])
+            return transport.session.post(
+                url,
+                data=body,
+                headers={
+                    **headers,
+                    "Content-Type": f"multipart/mixed; boundary={boundary}",
+                },
+                timeout=transport.policy.timeout_s,
+            )
+
+        response = transport.send("batch", units, send)
+        return _decode(response, parts, transport.mailbox)
+
+
+def _encode(parts: list[BatchPart], boundary: str, user_id: str, authorization: str) -> bytes:
+    chunks = []
+    for index, part in enumerate(parts):
+        target = f"/gmail/v1/users/{user_id}/{part.path}"
+        if part.params:
+            target += "?" + urlencode(part.params, doseq=True)
+        lines = [
+            f"--{boundary}",
+            "Content-Type: application/http",
+            f"Content-ID: <part-{index}>",
+            "",
+            f"{part.http_method} {target} HTTP/1.1",
+            f"Authorization: {authorization}",
+        ]
+        payload = b""
+        if part.body is not None:
+            payload = json.dumps(part.body, separators=(",", ":")).encode()
+            lines.append("Content-Type: application/json")
+            lines.append(f"Content-Length: {len(payload)}")
+        lines += ["", ""]
+        chunks.append("\r\n".join(lines).encode() + payload + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -> list[PartResult]:
+    content_type = response.headers.get("Content-Type", "")
+    if "boundary=" not in content_type:
+        raise ApiError(
+            response.status_code, "batch response is not multipart", "", "batch", mailbox
+        )
+    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+    by_index: dict[int, PartResult] = {}
+    for chunk in response.content.split(b"--" + boundary.encode()):
+        if not chunk.strip() or chunk.startswith(b"--"):
+            continue
+        outer, _, http = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
+        index = _content_index(outer)
+        if index is None or index >= len(parts):
+            continue
+        status_line, _, rest = http.partition(b"\r\n")
+        head, _, body = rest.partition(b"\r\n\r\n")
+        status = int(status_line.split()[1])
+        part = parts[index]
+        by_index[index] = _result(part, status, _headers(head), body.strip(), mailbox)
+    results = []
+    for index, part in enumerate(parts):
+        result = by_index.get(index)
+        if result is None:  # a part the server did not answer: treat as retryable
+            result = PartResult(
+                part, 503, error=ApiError(503, "no answer", "", part.method, mailbox)
+            )
+        results.append(result)
+    return results
+
+
+def _content_index(outer: bytes) -> int | None:
+    for line in outer.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-id":
+            text = value.strip().strip(b"<>").decode("latin-1")
+            _, _, number = text.rpartition("part-")
+            return int(number) if number.isdigit() else None
+    return None
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    out = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _result(part: BatchPart, status: int, headers: dict, body: bytes, mailbox: str) -> PartResult:
+    data = None
+    if body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+    if status < 400:
+        return PartResult(part, status, data)
+    error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
+    message = error.get("message", "") if isinstance(error, dict) else str(error)
+    reason = ""
+    if isinstance(error, dict):
+        reason = (error.get("errors") or [{}])[0].get("reason", "") or error.get("status", "")
+    kind = HistoryExpired if (status == 404 and part.method == "history.list") else ApiError
+    return PartResult(
+        part,
+        status,
+        data,
+        kind(status, message, reason, part.method, mailbox, retry_after_seconds(headers, message)),
+    )
