@@ -1,1 +1,1 @@
-"""tap-gmail: Gmail messages, threads and labels as CP-CAL records (built under issue 3)."""
+"""tap-gmail: Gmail messages, threads and labels as CP-CAL records."""

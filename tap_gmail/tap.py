@@ -1,0 +1,113 @@
+"""tap-gmail: settings, stream discovery and the per-mailbox clients the streams share."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+
+from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+from gmail_core.auth import SCOPE_READONLY
+from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.errors import ConfigError, GmailConnectorError
+from gmail_core.metrics import Metrics
+
+from . import settings
+from .streams import LabelsStream, MessagesStream, ThreadsStream
+from .sync import MailboxSync, MessageQuery
+
+
+class TapGmail(Tap):
+    """Gmail messages, threads and labels as CP-CAL records, full then incremental."""
+
+    name = "tap-gmail"
+    config_jsonschema = settings.CONFIG_SCHEMA
+    # msgspec serialises records ~10x faster than the default json writer.
+    message_writer_class = MsgSpecWriter
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metrics = Metrics()
+        self._clients: dict[str, MailboxClient] | None = None
+        self._syncs: dict[str, MailboxSync] = {}
+        self._lock = threading.Lock()
+        self.failures: dict[str, str] = {}
+
+    def discover_streams(self):
+        return [MessagesStream(self), ThreadsStream(self), LabelsStream(self)]
+
+    # ---- mailboxes -------------------------------------------------------------------
+
+    def mailboxes(self) -> list[str]:
+        return list(self._mailbox_clients())
+
+    def _mailbox_clients(self) -> dict[str, MailboxClient]:
+        with self._lock:
+            if self._clients is None:
+                self._clients = self._build_clients()
+            return self._clients
+
+    def _build_clients(self) -> dict[str, MailboxClient]:
+        try:
+            config = settings.normalized(self.config)
+            clients = clients_from_config(config, [SCOPE_READONLY], self.metrics)
+        except ConfigError as problem:
+            self._exit(f"tap-gmail: configuration error: {problem}")
+        out: dict[str, MailboxClient] = {}
+        for client in clients:
+            try:
+                out[client.mailbox] = client
+            except GmailConnectorError as problem:  # e.g. invalid_grant on the first call
+                self._exit(f"tap-gmail: {problem}")
+        return out
+
+    def mailbox_sync(self, mailbox: str) -> MailboxSync:
+        with self._lock:
+            if mailbox not in self._syncs:
+                config = settings.normalized(self.config)
+                messages = config.get("messages") or {}
+                query = MessageQuery(
+                    fmt=config.get("message_format") or "full",
+                    q=messages.get("q"),
+                    include_spam_trash=bool(messages.get("include_spam_trash")),
+                    start_date=settings.start_date(config),
+                )
+                client = self._clients[mailbox]
+                self._syncs[mailbox] = MailboxSync(client, query, self.logger)
+            return self._syncs[mailbox]
+
+    @contextlib.contextmanager
+    def isolated(self, mailbox: str, stream: str):
+        """One mailbox failing (403, revoked delegation, open breaker) never stops the others.
+
+        Its bookmark is left where it was, so the next run retries it.
+        """
+        try:
+            yield
+        except GmailConnectorError as problem:
+            self.failures[f"{mailbox}/{stream}"] = str(problem)
+            self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+
+    # ---- end of run ------------------------------------------------------------------
+
+    def sync_all(self) -> None:
+        super().sync_all()
+        self.metrics.log_summary(self.logger)
+        if self.failures:
+            lines = "; ".join(f"{where}: {why}" for where, why in sorted(self.failures.items()))
+            self._exit(
+                f"tap-gmail: {len(self.failures)} mailbox stream(s) failed ({lines}). "
+                "Other mailboxes were synced and their state saved."
+            )
+
+    def _exit(self, message: str):
+        logging.getLogger(self.name).error(message)
+        sys.stdout.flush()
+        raise SystemExit(message)
+
+
+def main() -> None:
+    TapGmail.cli()
