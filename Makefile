@@ -1,11 +1,11 @@
 # The two commands of this project: `make demo` and `make test`.
-# Both create the virtualenv and install what they need on a fresh machine.
+# Both create the virtualenvs and install what they need on a fresh machine.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8765
 
-.PHONY: demo test venv lint format clean
+.PHONY: demo test venv meltano lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,14 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
-demo: venv
+# Meltano lives in its own venv (.venv-meltano); each plugin in its own under .meltano/.
+meltano:
+	PYTHON=$(PYTHON) bash scripts/bootstrap_meltano.sh
+
+demo: venv meltano
 	$(BIN)/python scripts/demo.py --port $(PORT)
 
-test: venv
+test: venv meltano
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
@@ -31,4 +35,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-meltano .meltano output build *.egg-info .pytest_cache

@@ -67,9 +67,31 @@ class GmailBatch:
     def execute(self, parts: list[BatchPart]) -> list[PartResult]:
         """Results in the order of ``parts``. Non-retryable part errors come back as results."""
         results: list[PartResult] = []
-        for start in range(0, len(parts), self.batch_size):
-            results.extend(self._execute_chunk(parts[start : start + self.batch_size]))
+        for chunk in self.chunks(parts):
+            results.extend(self._execute_chunk(chunk))
         return results
+
+    def chunks(self, parts: list[BatchPart]) -> list[list[BatchPart]]:
+        """At most ``batch_size`` parts, and no more units than one second's budget.
+
+        Gmail charges every part, so a batch dearer than the per-second quota would have its
+        tail rejected with 403s however well it was paced.
+        """
+        governor = self.transport.governor
+        budget = governor.units_per_second if governor.units_per_second > 0 else float("inf")
+        chunks: list[list[BatchPart]] = []
+        current: list[BatchPart] = []
+        units = 0
+        for part in parts:
+            cost = governor.cost(part.method)
+            if current and (len(current) == self.batch_size or units + cost > budget):
+                chunks.append(current)
+                current, units = [], 0
+            current.append(part)
+            units += cost
+        if current:
+            chunks.append(current)
+        return chunks
 
     def _execute_chunk(self, parts: list[BatchPart]) -> list[PartResult]:
         policy = self.transport.policy

@@ -17,7 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from . import admin, batch
+from . import admin, batch, oauth_pages
 from .auth import TokenError
 from .backend import Emulator, EmulatorConfig
 from .dispatch import Dispatcher, Request, Response, json_response
@@ -108,6 +108,8 @@ class _Server(ThreadingHTTPServer):
         path = request.path
         if path == "/token" and request.method == "POST":
             return self._token(request)
+        if path == "/o/oauth2/auth":
+            return oauth_pages.authorize(self.emulator, request)
         if path.startswith("/_emulator/"):
             return admin.handle(self.emulator, request)
         if path in batch.BATCH_PATHS and request.method == "POST":

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from .sync import Checkpoint
 

@@ -200,11 +200,10 @@ class MailboxSync:
                 ]
         labels = self.label_names()
         mailbox = self.client.mailbox
-        size = self.client.batcher.batch_size
-        chunks = [parts[i : i + size] for i in range(0, len(parts), size)]
+        chunks = self.client.batcher.chunks(parts)
         workers = max(1, min(self.client.settings.max_concurrency, len(chunks)))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"gmail-{mailbox}") as pool:
-            for results in pool.map(self.client.batch, chunks):
+            for results in pool.map(self.client.batcher.execute, chunks):
                 for result in results:
                     yield from self._records(result, wanted, labels, mailbox, missing_is_deleted)
 
