@@ -13,6 +13,7 @@ from pathlib import Path
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from .prefetch import Prefetcher
 from .sync import Checkpoint
 
 _SCHEMA_DIRS = (
@@ -40,6 +41,8 @@ class MailboxStream(Stream):
 
     def __init__(self, tap):
         super().__init__(tap, schema=load_schema(self.name))
+        self._prefetcher: Prefetcher | None = None
+        self._bookmarks: dict[str, dict] = {}
 
     @property
     def partitions(self) -> list[dict]:
@@ -48,15 +51,32 @@ class MailboxStream(Stream):
     def get_records(self, context):
         mailbox = context["mailbox"]
         state = self.get_context_state(context)
-        bookmarks = {k: v for k, v in state.items() if k != "context"}
+        if self._prefetcher is None:
+            mailboxes = self._tap.mailboxes()
+            # Bookmarks are read here, on the SDK's thread; readers only get copies.
+            self._bookmarks = {
+                name: {
+                    k: v
+                    for k, v in self.get_context_state({"mailbox": name}).items()
+                    if k != "context"
+                }
+                for name in mailboxes
+            }
+            self._prefetcher = Prefetcher(
+                mailboxes, self._produce, parallel=self._tap.parallel_mailboxes
+            )
         with self._tap.isolated(mailbox, self.name):
-            for item in self.read(self._tap.mailbox_sync(mailbox), bookmarks):
+            for item in self._prefetcher.items(mailbox):
                 if isinstance(item, Checkpoint):
                     for key in ("history_id", "full_sync"):
                         state.pop(key, None)
                     state.update(item.state)
                     continue
                 yield item
+
+    def _produce(self, mailbox: str):
+        """Runs in a reader thread, from the bookmark the SDK loaded for this mailbox."""
+        return self.read(self._tap.mailbox_sync(mailbox), self._bookmarks[mailbox])
 
     def read(self, sync, bookmarks: dict):
         raise NotImplementedError

@@ -44,6 +44,11 @@ class TapGmail(Tap):
     def mailboxes(self) -> list[str]:
         return list(self._mailbox_clients())
 
+    @property
+    def parallel_mailboxes(self) -> int:
+        """Mailboxes read at once: their waits are on the network, not the CPU."""
+        return int(self.config.get("max_parallel_mailboxes") or 4)
+
     def _mailbox_clients(self) -> dict[str, MailboxClient]:
         with self._lock:
             if self._clients is None:
