@@ -104,6 +104,14 @@ class _Server(ThreadingHTTPServer):
         self.dispatcher = Dispatcher(emulator)
         self.verbose = verbose
 
+    def handle_error(self, request, client_address) -> None:
+        """A client hanging up mid-request (killed tap, reset) is normal, not a server bug."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def route(self, request: Request) -> Response:
         path = request.path
         if path == "/token" and request.method == "POST":

@@ -109,6 +109,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         "max_concurrency", th.IntegerType, default=4, description="Concurrent requests per mailbox"
     ),
     th.Property(
+        "max_parallel_mailboxes",
+        th.IntegerType,
+        default=4,
+        description="Mailboxes read at the same time (domain-wide delegation)",
+    ),
+    th.Property(
         "batch_size",
         th.IntegerType,
         default=50,
