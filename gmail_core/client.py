@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import auth as auth_module
+from .auth_config import auths_from_config
 from .batch import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, BatchPart, GmailBatch, PartResult
 from .breaker import MailboxBreaker
 from .errors import ConfigError
@@ -99,7 +99,7 @@ def clients_from_config(
 ) -> list[MailboxClient]:
     """Build one client per configured mailbox (OAuth user, or each delegated subject)."""
     settings = ClientSettings.from_config(config)
-    auths = auth_module.auths_from_config(config, scopes)
+    auths = auths_from_config(config, scopes)
     clients = []
     for mailbox_auth in auths:
         # A delegated service-account token acts as its subject; "me" addresses it.
