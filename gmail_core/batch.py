@@ -12,7 +12,7 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,12 +47,6 @@ class PartResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-@dataclass
-class _Attempt:
-    pending: list[BatchPart]
-    results: dict[int, PartResult] = field(default_factory=dict)
 
 
 class GmailBatch:

@@ -93,8 +93,9 @@ class Dispatcher:
             if fault.kind == "slow":
                 delay += fault.delay_s
             else:
-                emulator.stats.call(method_id, None, 0, 0)
-                response = error_response(emulator.faults.error_for(fault))
+                error = emulator.faults.error_for(fault)
+                emulator.stats.call(method_id, None, error.code, 0)
+                response = error_response(error)
                 _sleep(delay, inline_delay)
                 response.delay_s = 0 if inline_delay else delay
                 return response
@@ -210,7 +211,3 @@ def _check_metadata_scope(scopes: frozenset[str], route: routes.Route, query: di
     fmt = query.get("format")
     if fmt in ("full", "raw"):
         raise errors.forbidden(f"Metadata scope doesn't allow format {fmt.upper()}")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -7,6 +7,7 @@ gets 404, which is what tells a client to fall back to a full sync.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -114,11 +115,4 @@ class HistoryLog:
         return body
 
     def _records_after(self, history_id: int):
-        # Records are in id order; skip the prefix quickly when it is long.
-        records = self.records
-        if records and records[0].id > history_id:
-            yield from records
-            return
-        for record in records:
-            if record.id > history_id:
-                yield record
+        return itertools.dropwhile(lambda record: record.id <= history_id, self.records)

@@ -132,9 +132,6 @@ class Mailbox:
         found = [self.messages[m] for m in thread.message_ids if m in self.messages]
         return sorted(found, key=lambda m: (m.internal_date_ms, m.seq))
 
-    def thread_history_id(self, thread: Thread) -> int:
-        return max((m.history_id for m in self.thread_messages(thread)), default=0)
-
     def label_counts(self, label_id: str) -> dict:
         with self.lock:
             total = unread = 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gmail_emulator import EmulatorConfig, start_emulator
 
@@ -44,6 +46,26 @@ def admin(server, path: str, payload: dict | None = None) -> dict:
         response = requests.post(f"{server.url}/_emulator/{path}", json=payload, timeout=30)
     response.raise_for_status()
     return response.json()
+
+
+def service_account_info(
+    token_uri: str = "https://oauth2.googleapis.com/token",
+    client_email: str = "sync@p.iam.gserviceaccount.com",
+) -> dict:
+    """A Google service-account key file (dict) with a freshly generated RSA key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": client_email,
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
 
 
 @pytest.fixture(scope="session")

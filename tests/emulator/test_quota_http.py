@@ -72,8 +72,7 @@ def test_too_many_concurrent_requests_is_429(server, alice):
         thread.join()
     assert results.count(200) >= 2 and 429 in results
     admin(server, "config", {"latency_ms": 0})
-    over = [r for r in results if r == 429]
-    assert len(over) + results.count(200) == 6
+    assert set(results) == {200, 429}  # nothing else: no 5xx, no quota 403
 
 
 def test_injected_faults_are_seeded_and_replayable(server, alice):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -64,8 +63,7 @@ def run_tap(
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
         args += ["--state", str(state_path)]
-    env = dict(os.environ)
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     run = TapRun(result.returncode, stdout=result.stdout, stderr=result.stderr)
     for line in result.stdout.splitlines():
         message = json.loads(line)

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import Api, admin, issue_token
+from tests.conftest import Api, admin, issue_token, service_account_info
 from tests.tap.conftest import run_tap
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def _service_account(server) -> dict:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "p",
-        "private_key_id": "k1",
-        "private_key": pem,
-        "client_email": "tap@p.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    info = service_account_info(client_email="tap@p.iam.gserviceaccount.com")
     admin(server, "auth", {"service_accounts": [info]})
     return info
 
