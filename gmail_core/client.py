@@ -87,8 +87,10 @@ class MailboxClient:
             self.transport.mailbox = self._mailbox
         return self._mailbox
 
-    def call(self, method: str, http_method: str, path: str, params=None, body=None):
-        return self.transport.call(method, http_method, path, params=params, body=body)
+    def call(
+        self, method: str, http_method: str, path: str, params=None, body=None, idempotent=True
+    ):
+        return self.transport.call(method, http_method, path, params, body, idempotent)
 
     def batch(self, parts: list[BatchPart]) -> list[PartResult]:
         return self.batcher.execute(parts)

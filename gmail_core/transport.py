@@ -40,6 +40,15 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, ApiError) and error.retryable
 
 
+def is_refused_before_running(error: BaseException) -> bool:
+    """Gmail turned the call away unexecuted (quota 403/429): safe to repeat even a send.
+
+    A 5xx or a broken connection says nothing about whether the call ran, so a call that is
+    not idempotent must not be blindly repeated after one; its caller has to reconcile.
+    """
+    return isinstance(error, ApiError) and error.quota_exceeded
+
+
 def wait_generator(*, base_s: float, max_wait_s: float):
     """Exponential backoff with full jitter, never shorter than the server's retry hint.
 
@@ -139,8 +148,19 @@ class GmailTransport:
     def base_url(self) -> str:
         return f"{self.api_url}/gmail/v1/users/{self.user_id}"
 
-    def call(self, method: str, http_method: str, path: str, params=None, body=None) -> dict | None:
-        """One Gmail API method, e.g. ``call("messages.get", "GET", "messages/ID")``."""
+    def call(
+        self,
+        method: str,
+        http_method: str,
+        path: str,
+        params=None,
+        body=None,
+        idempotent: bool = True,
+    ) -> dict | None:
+        """One Gmail API method, e.g. ``call("messages.get", "GET", "messages/ID")``.
+
+        ``idempotent=False`` (messages.send) retries only calls Gmail refused unexecuted.
+        """
         url = f"{self.base_url}/{path}" if path else self.base_url
 
         def send(headers: dict) -> requests.Response:
@@ -153,10 +173,10 @@ class GmailTransport:
                 timeout=self.policy.timeout_s,
             )
 
-        response = self.send(method, self.governor.cost(method), send)
+        response = self.send(method, self.governor.cost(method), send, idempotent)
         return response.json() if response.content else None
 
-    def send(self, method: str, units: int, send) -> requests.Response:
+    def send(self, method: str, units: int, send, idempotent: bool = True) -> requests.Response:
         """Run ``send(headers)`` with breaker, retries, governor and auth; returns a 2xx."""
         policy = self.policy
 
@@ -171,7 +191,9 @@ class GmailTransport:
             max_tries=policy.max_tries,
             max_time=policy.max_time_s,
             jitter=None,
-            giveup=lambda error: not is_retryable(error),
+            giveup=lambda error: (
+                not (is_retryable(error) if idempotent else is_refused_before_running(error))
+            ),
             on_backoff=on_backoff,
             base_s=policy.base_s,
             max_wait_s=policy.max_wait_s,

@@ -85,7 +85,8 @@ class Dispatcher:
         method_id = route.method_id
         delay = emulator.faults.latency_s()
         fault = emulator.faults.pick(method_id)
-        if fault is not None:
+        lost = fault is not None and fault.kind == "lost_response"
+        if fault is not None and not lost:
             emulator.stats.fault(method_id, fault.kind)
             if fault.kind == "reset":
                 _sleep(delay, inline_delay)
@@ -131,6 +132,9 @@ class Dispatcher:
             _sleep(delay, inline_delay and not slept)
         emulator.stats.call(method_id, user, status, units)
         response.delay_s = 0 if inline_delay else delay
+        if lost:
+            emulator.stats.fault(method_id, fault.kind)
+            response.reset = True
         return response
 
 

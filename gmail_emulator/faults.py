@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from . import errors
 from .quota import iso_utc
 
-FAULT_KINDS = ("429", "403", "500", "503", "reset", "slow")
+# "lost_response" runs the call, then resets the connection: the change happened but the
+# client never hears of it (what makes a blindly retried send a duplicate).
+FAULT_KINDS = ("429", "403", "500", "503", "reset", "slow", "lost_response")
 DEFAULT_KINDS = ("429", "403", "500", "503")
 RATE_LIMIT_RETRY_S = 1.0
 

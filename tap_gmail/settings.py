@@ -12,50 +12,13 @@ from datetime import datetime, timezone
 
 from singer_sdk import typing as th
 
+from gmail_core.connection_schema import connection_properties
 from gmail_core.errors import ConfigError
 
 MESSAGE_FORMATS = ("full", "metadata", "minimal", "raw")
 NESTED = ("oauth_credentials", "messages")
 
-CONFIG_SCHEMA = th.PropertiesList(
-    th.Property(
-        "oauth_credentials",
-        th.ObjectType(
-            th.Property("client_id", th.StringType, description="OAuth client id"),
-            th.Property(
-                "client_secret", th.StringType, secret=True, description="OAuth client secret"
-            ),
-            th.Property(
-                "refresh_token",
-                th.StringType,
-                secret=True,
-                description="OAuth refresh token (get one with `gmail-auth`)",
-            ),
-        ),
-        description="OAuth user credentials for one mailbox",
-    ),
-    th.Property(
-        "user_id",
-        th.StringType,
-        default="me",
-        description="Mailbox to read with OAuth credentials; `me` is the token's user",
-    ),
-    th.Property(
-        "service_account_info",
-        th.CustomType({"type": ["object", "string"]}),
-        secret=True,
-        description="Service-account key (JSON object or string) for domain-wide delegation",
-    ),
-    th.Property(
-        "service_account_file",
-        th.StringType,
-        description="Path to a service-account key file (alternative to service_account_info)",
-    ),
-    th.Property(
-        "user_ids",
-        th.ArrayType(th.StringType),
-        description="Workspace mailboxes to read through domain-wide delegation",
-    ),
+_TAP_SCHEMA = th.PropertiesList(
     th.Property(
         "messages",
         th.ObjectType(
@@ -83,44 +46,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="messages.get format; `metadata` skips bodies",
     ),
     th.Property(
-        "api_url",
-        th.StringType,
-        default="https://gmail.googleapis.com",
-        description="Gmail API root (point at gmail-emulator for local runs)",
-    ),
-    th.Property(
-        "token_url",
-        th.StringType,
-        default="https://oauth2.googleapis.com/token",
-        description="OAuth token endpoint",
-    ),
-    th.Property(
-        "quota_units_per_second",
-        th.NumberType,
-        default=250,
-        description="Quota units to spend per second per mailbox (0: unlimited)",
-    ),
-    th.Property(
-        "quota_costs",
-        th.ObjectType(additional_properties=th.IntegerType),
-        description='Override per-method quota costs, e.g. {"messages.get": 20}',
-    ),
-    th.Property(
-        "max_concurrency", th.IntegerType, default=4, description="Concurrent requests per mailbox"
-    ),
-    th.Property(
         "max_parallel_mailboxes",
         th.IntegerType,
         default=4,
         description="Mailboxes read at the same time (domain-wide delegation)",
     ),
-    th.Property(
-        "batch_size",
-        th.IntegerType,
-        default=50,
-        description="Calls per Gmail batch request (1-100)",
-    ),
 ).to_dict()
+CONFIG_SCHEMA = {
+    **_TAP_SCHEMA,
+    "properties": {**connection_properties(), **_TAP_SCHEMA["properties"]},
+}
 
 
 def normalized(config: Mapping) -> dict:

@@ -7,27 +7,13 @@ per-record work.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from gmail_core.schemas import load_schema
+
 from .prefetch import Prefetcher
 from .sync import Checkpoint
-
-_SCHEMA_DIRS = (
-    Path(__file__).resolve().parent.parent / "schemas",
-    Path(__file__).resolve().parent / "schemas",
-)
-
-
-def load_schema(name: str) -> dict:
-    for folder in _SCHEMA_DIRS:
-        path = folder / f"{name}.json"
-        if path.exists():
-            return json.loads(path.read_text())
-    raise FileNotFoundError(f"schema {name}.json not found in {_SCHEMA_DIRS}")
 
 
 class MailboxStream(Stream):

@@ -1,0 +1,109 @@
+"""One ``MailboxContext`` per configured mailbox, and routing records to them.
+
+Everything stateful about a mailbox lives here: its client (auth, governor, breaker), its
+label directory, its mutator (live or dry-run) and its sender. A record's ``mailbox`` field
+picks the context; with one mailbox configured it may be left out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.metrics import Metrics
+
+from . import rbac
+from .label_apply import LabelChangeApplier
+from .labels import LabelDirectory
+from .ledger import Ledger
+from .plan import Mutator, Plan
+from .rejection import Rejected
+from .sender import Sender, SendPolicy
+from .settings import TargetSettings
+
+
+class MailboxContext:
+    def __init__(self, client: MailboxClient, settings: TargetSettings, plan: Plan | None):
+        self.client = client
+        self.settings = settings
+        self.address = client.mailbox
+        self.mutator = Mutator(client, self.address, plan)
+        self.directory = LabelDirectory(self.mutator)
+        self.labels = LabelChangeApplier(
+            self.directory, self.mutator, settings.create_missing_labels
+        )
+        self._granted: set[str] | None = None
+        self._checked: set[str] = set()
+        self._lock = threading.Lock()
+        self._sender: Sender | None = None
+
+    def granted_scopes(self) -> set[str]:
+        with self._lock:
+            if self._granted is None:
+                self.client.auth.token()  # the token answer says which scopes it holds
+                self._granted = self.client.auth.granted_scopes()
+            return self._granted
+
+    def check(self, action: str) -> None:
+        """Role and scopes for ``action``, once per action, before its first Gmail call."""
+        if action in self._checked:
+            return
+        rbac.check_role(self.settings.role, action, self.settings.dry_run)
+        rbac.check_scopes(self.granted_scopes(), action, self.settings.dry_run, self.address)
+        self._checked.add(action)
+
+    def sender(self, ledger: Callable[[], Ledger], reconcile_delays: tuple | None) -> Sender:
+        with self._lock:
+            if self._sender is None:
+                granted = self._granted or set()
+                policy = SendPolicy(can_search=rbac.can_search(granted))
+                if reconcile_delays is not None:
+                    policy.reconcile_delays_s = reconcile_delays
+                self._sender = Sender(
+                    self.client,
+                    self.address,
+                    self.mutator,
+                    ledger(),
+                    self.directory,
+                    self.settings.create_missing_labels,
+                    policy,
+                )
+            return self._sender
+
+
+class Mailboxes:
+    """All configured mailboxes, keyed by lower-cased address."""
+
+    def __init__(
+        self,
+        config: Mapping,
+        settings: TargetSettings,
+        metrics: Metrics,
+        plan: Plan | None,
+    ):
+        actions = {a for a in settings.actions.values() if a in rbac.WRITE_SCOPES}
+        clients = clients_from_config(config, rbac.scopes_to_request(actions), metrics)
+        self.contexts: dict[str, MailboxContext] = {}
+        for client in clients:
+            context = MailboxContext(client, settings, plan)
+            self.contexts[context.address.lower()] = context
+
+    def for_record(self, record: dict) -> MailboxContext:
+        wanted = record.get("mailbox")
+        if not wanted:
+            if len(self.contexts) == 1:
+                return next(iter(self.contexts.values()))
+            raise Rejected(
+                "`mailbox` is required: several mailboxes are configured "
+                f"({', '.join(sorted(self.contexts))})",
+                "mailbox",
+            )
+        context = self.contexts.get(str(wanted).strip().lower())
+        if context is None:
+            raise Rejected(
+                f"`mailbox` {wanted!r} is not one of the configured mailboxes "
+                f"({', '.join(sorted(self.contexts))})",
+                "mailbox",
+            )
+        return context

@@ -1,0 +1,172 @@
+"""target-gmail: settings, stream -> action routing, and the run's shared state.
+
+Shared across sinks: the mailboxes (clients, label directories), the send ledger, the
+dry-run plan, rejects and counters. State is emitted only when everything before it was
+applied: if any mailbox failed, the run ends non-zero without moving the state, so a rerun
+applies the same records again (label changes are idempotent; sends are deduplicated).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import Counter
+
+from singer_sdk import Target
+from singer_sdk.contrib.msgspec import MsgSpecReader
+
+from gmail_core.errors import ConfigError, GmailConnectorError
+from gmail_core.metrics import Metrics
+
+from .ledger import Ledger
+from .mailboxes import Mailboxes
+from .plan import Plan
+from .rejects import InvalidRecordError, Rejects
+from .settings import CONFIG_SCHEMA, IGNORE, TargetSettings
+from .sinks import SINKS, IgnoredStreamSink
+
+
+class TargetGmail(Target):
+    """Apply label changes, label upserts and exactly-once sends to Gmail mailboxes."""
+
+    name = "target-gmail"
+    config_jsonschema = CONFIG_SCHEMA
+    message_reader_class = MsgSpecReader  # ~3x faster line decoding than json
+    default_sink_class = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.settings = TargetSettings.from_config(self.config)
+        except ConfigError as problem:
+            self._exit(f"target-gmail: configuration error: {problem}")
+        self.metrics = Metrics()
+        self.plan = Plan() if self.settings.dry_run else None
+        self.rejects = Rejects(self.settings.rejects_path, self.settings.on_invalid_record)
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.failures: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._mailboxes: Mailboxes | None = None
+        self._ledger: Ledger | None = None
+        self._late_rejects: list[tuple[str, dict, str]] = []
+        delays = self.config.get("reconcile_delays_s")
+        self.reconcile_delays = tuple(float(d) for d in delays) if delays is not None else None
+
+    # ---- routing ---------------------------------------------------------------------
+
+    def get_sink_class(self, stream_name: str):
+        action = self.settings.action_for(stream_name)
+        if action is None and self.settings.unmapped_streams == "ignore":
+            self.logger.warning("stream %r has no action; its records are ignored", stream_name)
+            return IgnoredStreamSink
+        if action is None:
+            self._exit(
+                f"target-gmail: configuration error: `actions`: stream {stream_name!r} has no "
+                f"action. Map it, e.g. actions: {{{stream_name}: label_changes}}, or set "
+                "unmapped_streams: ignore."
+            )
+        if action == IGNORE:
+            return IgnoredStreamSink
+        return SINKS[action]
+
+    @property
+    def fail_on_invalid(self) -> bool:
+        return self.settings.on_invalid_record == "fail"
+
+    @property
+    def parallel_mailboxes(self) -> int:
+        return int(self.config.get("max_parallel_mailboxes") or 4)
+
+    def mailboxes(self) -> Mailboxes:
+        with self._lock:
+            if self._mailboxes is None:
+                try:
+                    self._mailboxes = Mailboxes(self.config, self.settings, self.metrics, self.plan)
+                except ConfigError as problem:
+                    self._exit(f"target-gmail: configuration error: {problem}")
+                except GmailConnectorError as problem:
+                    self._exit(f"target-gmail: {problem}")
+            return self._mailboxes
+
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                try:
+                    self._ledger = Ledger(self.settings.ledger_path)
+                except ConfigError as problem:
+                    self._exit(f"target-gmail: configuration error: {problem}")
+            return self._ledger
+
+    # ---- outcomes --------------------------------------------------------------------
+
+    def count(self, action: str, status: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[(action, status)] += n
+
+    def reject_later(self, stream: str, record: dict, reason: str) -> None:
+        """Rejections found while applying (worker threads) are reported after the batch."""
+        with self._lock:
+            self._late_rejects.append((stream, record, reason))
+
+    def raise_if_rejected_in_batch(self) -> None:
+        with self._lock:
+            late, self._late_rejects = self._late_rejects, []
+        for stream, record, reason in late:
+            self.rejects.reject(stream, record, reason)
+
+    def mailbox_failed(self, mailbox: str, stream: str, problem, records: int) -> None:
+        with self._lock:
+            self.failures.setdefault(f"{mailbox}/{stream}", str(problem))
+            self.counts[(stream, "failed")] += records
+        self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+
+    def _write_state_message(self, state: dict) -> None:
+        if self.failures:
+            self.logger.warning(
+                "state not emitted: %d mailbox stream(s) failed", len(self.failures)
+            )
+            return
+        super()._write_state_message(state)
+
+    # ---- the run ---------------------------------------------------------------------
+
+    def listen(self, file_input=None) -> None:
+        try:
+            super().listen(file_input)
+        except InvalidRecordError as problem:
+            self._finish()
+            self._exit(f"target-gmail: {problem}")
+        self._finish()
+        if self.failures:
+            lines = "; ".join(f"{where}: {why}" for where, why in sorted(self.failures.items()))
+            self._exit(
+                f"target-gmail: {len(self.failures)} mailbox stream(s) failed ({lines}). "
+                "State was not advanced; rerun to retry (sends are never duplicated)."
+            )
+
+    def _finish(self) -> None:
+        self.rejects.close()
+        summary = {f"{action}.{status}": n for (action, status), n in sorted(self.counts.items())}
+        summary["rejected"] = self.rejects.total
+        self.logger.info("target-gmail summary: %s", summary)
+        if self.plan is not None:
+            self.plan.write(self.settings.plan_path)
+            sys.stderr.write(self.plan.render() + "\n")
+            sys.stderr.write(f"plan written to {self.settings.plan_path}\n")
+        if self.rejects.total and self.settings.on_invalid_record == "skip":
+            self.logger.warning(
+                "%d record(s) rejected; see %s", self.rejects.total, self.settings.rejects_path
+            )
+        self.metrics.log_summary(self.logger)
+        if self._ledger is not None:
+            self._ledger.close()
+
+    def _exit(self, message: str):
+        logging.getLogger(self.name).error(message)
+        sys.stdout.flush()
+        raise SystemExit(message)
+
+
+def main() -> None:
+    TargetGmail.cli()
