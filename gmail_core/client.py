@@ -30,6 +30,7 @@ class ClientSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
     quota_costs: dict | None = None
     retry: RetryPolicy = RetryPolicy()
+    quota_window_s: float = 1.0
 
     @classmethod
     def from_config(cls, config: Mapping) -> ClientSettings:
@@ -48,7 +49,18 @@ class ClientSettings:
         api_url = str(config.get("api_url") or DEFAULT_API_URL)
         if not api_url.startswith(("http://", "https://")):
             raise ConfigError("api_url", f"{api_url!r} is not an http(s) URL")
-        return cls(api_url, rate, concurrency, batch_size, config.get("quota_costs"))
+        window = float(config.get("quota_window_s") or 1.0)
+        if not 0.1 <= window <= 60:
+            raise ConfigError(
+                "quota_window_s",
+                f"{window} is outside 0.1..60",
+                "leave it at 1 unless you know"
+                " your project's quota is averaged over a longer window.",
+            )
+        return cls(
+            api_url, rate, concurrency, batch_size, config.get("quota_costs"),
+            quota_window_s=window,
+        )  # fmt: skip
 
 
 class MailboxClient:
@@ -63,6 +75,7 @@ class MailboxClient:
             units_per_second=settings.quota_units_per_second,
             max_concurrency=settings.max_concurrency,
             costs=settings.quota_costs,
+            window_s=settings.quota_window_s,
         )
         self.breaker = MailboxBreaker(key, on_transition=metrics.breaker_transition)
         self.transport = GmailTransport(

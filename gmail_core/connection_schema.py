@@ -55,6 +55,12 @@ _PROPERTIES: dict[str, dict] = {
     "quota_units_per_second": _nullable(
         "number", "Quota units to spend per second per mailbox (0: unlimited)", default=250
     ),
+    "quota_window_s": _nullable(
+        "number",
+        "Seconds Gmail averages the per-second quota over (1 = strictest; longer allows "
+        "bursts, and lets 100-unit sends approach 2.5/s)",
+        default=1,
+    ),
     "quota_costs": _nullable(
         "object",
         'Override per-method quota costs, e.g. {"messages.get": 20}',

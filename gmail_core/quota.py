@@ -3,7 +3,7 @@
 Gmail refuses a call (403 ``rateLimitExceeded``) when the units that *arrived* in its moving
 one-second window would exceed the per-user limit. We only know when we *send*, and arrival
 lags sending by a varying network delay. So the governor keeps a log of (send time, units)
-over a window slightly longer than one second (``RatePolicy.window_s``) and aims a little
+over a window slightly longer than Gmail's (``RatePolicy.jitter_s``) and aims a little
 under the limit (``safety``). Any burst Gmail can see inside its 1.0 s window was sent inside
 our longer window, as long as the jitter stays under the difference. At the defaults
 (250 u/s, 1.05 s, 0.96) the long-run rate is 240 / 1.05 = 228 u/s, about 91% of the limit.
@@ -72,7 +72,8 @@ def short_method(name: str) -> str:
 class RatePolicy:
     """How the governor paces and adapts; data, so it can be tuned without touching code."""
 
-    window_s: float = 1.05  # > Gmail's 1.0 s: absorbs up to 50 ms of send/arrival jitter
+    jitter_s: float = 0.05  # our window is Gmail's plus this: absorbs send/arrival jitter
+    window_s: float | None = None  # explicit tracking window (tests); default Gmail's + jitter
     decrease: float = 0.7  # effective rate multiplier when Gmail still says "quota exceeded"
     floor: float = 0.1  # never below this fraction of the configured rate
     increase: float = 0.02  # fraction of the configured rate regained per success
@@ -91,11 +92,17 @@ class QuotaGovernor:
         sleep: Callable[[float], None] = time.sleep,
         safety: float = 0.96,
         policy: RatePolicy | None = None,
+        window_s: float = 1.0,
     ):
         self.units_per_second = float(units_per_second)
+        # Gmail's moving window ("moving average, allows short bursts"): its budget is
+        # units_per_second * window_s. Only a window longer than 1 s lets 100-unit sends
+        # approach 2.5/s; in a strict 1 s window at most two fit (80%).
+        self.window_s = float(window_s)
+        self.policy = policy or RatePolicy()
+        self._tracking_s = self.policy.window_s or (self.window_s + self.policy.jitter_s)
         self.max_concurrency = int(max_concurrency)
         self.safety = float(safety)
-        self.policy = policy or RatePolicy()
         overrides = {short_method(name): int(units) for name, units in (costs or {}).items()}
         self.costs = {**DEFAULT_COSTS, **overrides}
         self._clock = clock
@@ -162,10 +169,10 @@ class QuotaGovernor:
         """Seconds until ``units`` fit: 0 when they fit now. Caller holds the lock."""
         if now < self._paused_until:
             return self._paused_until - now
-        horizon = now - self.policy.window_s
+        horizon = now - self._tracking_s
         while self._log and self._log[0][0] <= horizon:
             self._in_window -= self._log.popleft()[1]
-        budget = self._rate * self.safety
+        budget = self._rate * self.window_s * self.safety
         if not self._log or self._in_window + units <= budget:
             return 0.0
         used = self._in_window
@@ -173,7 +180,7 @@ class QuotaGovernor:
             used -= spent
             if used == 0 or used + units <= budget:
                 # A microsecond past expiry, so float rounding cannot leave the entry in.
-                return sent_at + self.policy.window_s - now + 1e-6
+                return sent_at + self._tracking_s - now + 1e-6
         return 0.0  # unreachable: the loop always ends with used == 0
 
     def _spend(self, units: int, now: float, waited: float) -> float:

@@ -22,6 +22,7 @@ class EmulatorConfig:
     mbox: str | None = None  # loaded into the first user's mailbox
     latency_ms: float = 0.0
     quota_units_per_second: float = 250.0
+    quota_window_s: float = 1.0  # the span of Gmail's "moving average" (see quota.py)
     max_concurrent_per_user: int = 20
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = ("429", "403", "500", "503")
@@ -48,6 +49,7 @@ class Emulator:
         self.quota = QuotaLimiter(
             units_per_second=config.quota_units_per_second,
             max_concurrent_per_user=config.max_concurrent_per_user,
+            window_s=config.quota_window_s,
         )
         self.faults = FaultInjector(
             rate=config.fault_rate,
@@ -140,6 +142,7 @@ class Emulator:
         self.quota.reconfigure(
             units_per_second=config.quota_units_per_second,
             max_concurrent_per_user=config.max_concurrent_per_user,
+            window_s=config.quota_window_s,
         )
         self.faults.reconfigure(
             rate=config.fault_rate,

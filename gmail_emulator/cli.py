@@ -38,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--quota-units-per-second",
         type=float,
         default=250.0,
-        help="per-user quota units in a moving 1 s window (0 disables)",
+        help="per-user quota units per second (0 disables)",
+    )
+    p.add_argument(
+        "--quota-window-s",
+        type=float,
+        default=1.0,
+        help="span of the moving window the per-second quota is averaged over",
     )
     p.add_argument(
         "--max-concurrent",
@@ -94,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         mbox=args.mbox,
         latency_ms=args.latency_ms,
         quota_units_per_second=args.quota_units_per_second,
+        quota_window_s=args.quota_window_s,
         max_concurrent_per_user=args.max_concurrent,
         fault_rate=args.fault_rate,
         fault_kinds=tuple(args.fault_kinds),

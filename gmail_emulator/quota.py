@@ -103,17 +103,25 @@ def iso_utc(epoch_s: float) -> str:
 
 
 class QuotaLimiter:
-    """A moving one-second window of units per user, plus an in-flight cap; thread-safe."""
+    """A moving window of units per user, plus an in-flight cap; thread-safe.
+
+    Gmail documents its per-user limit as "250 quota units per second, moving average
+    (allows short bursts)" without saying over how long. ``window_s`` is that span: the
+    default 1 s is the strictest reading (no more than 250 units in any one second); a
+    longer window allows bursts of ``units_per_second * window_s`` at the same average.
+    """
 
     def __init__(
         self,
         units_per_second: float = 250,
         max_concurrent_per_user: int = 10,
+        window_s: float = WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ):
         self.units_per_second = float(units_per_second)
         self.max_concurrent_per_user = int(max_concurrent_per_user)
+        self.window_s = float(window_s)
         self.costs = dict(METHOD_COSTS)
         self._clock = clock
         self._wall_clock = wall_clock
@@ -131,7 +139,7 @@ class QuotaLimiter:
 
     def _prune(self, user: str, now: float) -> deque[tuple[float, int]]:
         window = self._windows[user]
-        horizon = now - WINDOW_S
+        horizon = now - self.window_s
         while window and window[0][0] <= horizon:
             self._window_units[user] -= window.popleft()[1]
         return window
@@ -145,7 +153,7 @@ class QuotaLimiter:
         method = method_id(method)
         with self._lock:
             cost = self.cost_of(method)
-            limit = self.units_per_second
+            limit = self.units_per_second * self.window_s
             now = self._clock()
             window = self._prune(user, now)
             used = self._window_units[user]
@@ -160,14 +168,13 @@ class QuotaLimiter:
             self._calls_by_method[method] += 1
             return cost
 
-    @staticmethod
-    def _wait(window: deque, used: int, cost: int, limit: float, now: float) -> float:
+    def _wait(self, window: deque, used: int, cost: int, limit: float, now: float) -> float:
         """Seconds until enough of the window has expired for ``cost`` more units."""
         for t, units in window:
             used -= units
             if used + cost <= limit:
-                return t + WINDOW_S - now
-        return window[-1][0] + WINDOW_S - now
+                return t + self.window_s - now
+        return window[-1][0] + self.window_s - now
 
     @contextmanager
     def concurrent(self, user: str) -> Iterator[None]:
@@ -191,11 +198,14 @@ class QuotaLimiter:
         units_per_second: float | None = None,
         max_concurrent_per_user: int | None = None,
         costs: dict[str, int] | None = None,
+        window_s: float | None = None,
     ) -> None:
         """Change limits or override per-method costs (full or short method names)."""
         with self._lock:
             if units_per_second is not None:
                 self.units_per_second = float(units_per_second)
+            if window_s is not None:
+                self.window_s = float(window_s)
             if max_concurrent_per_user is not None:
                 self.max_concurrent_per_user = int(max_concurrent_per_user)
             for name, units in (costs or {}).items():

@@ -252,3 +252,29 @@ def test_uncontended_grant_reports_no_wait_on_the_real_clock():
     gov = QuotaGovernor(units_per_second=1000)
     assert [gov.acquire(5) for _ in range(10)] == [0.0] * 10
     assert gov.snapshot()["waits"] == 0
+
+
+def test_longer_gmail_window_lets_100_unit_sends_reach_the_average_rate():
+    """In a strict 1 s window only two 100-unit sends fit; a 10 s moving average allows
+    ~2.4/s, and the emulator with the same window never refuses one of them."""
+    for window, low, high in ((1.0, 1.8, 2.0), (10.0, 2.3, 2.5)):
+        fake = FakeTime()
+        gov = governor(fake, units_per_second=250, window_s=window)
+        limiter = QuotaLimiter(units_per_second=250, window_s=window, clock=fake.clock)
+        for _ in range(200):
+            gov.acquire(100)
+            limiter.charge("alice@example.com", "messages.send")  # raises on a 403
+        rate = 200 / (fake.now - 1000.0)
+        assert low <= rate <= high, (window, rate)
+
+
+def test_emulator_window_allows_a_burst_of_its_whole_budget_then_refuses():
+    fake = FakeTime()
+    limiter = QuotaLimiter(units_per_second=250, window_s=10, clock=fake.clock)
+    for _ in range(25):
+        limiter.charge("alice@example.com", "messages.send")
+    with pytest.raises(GmailError) as refused:
+        limiter.charge("alice@example.com", "messages.send")
+    assert refused.value.code == 403
+    fake.now += 10.001
+    limiter.charge("alice@example.com", "messages.send")
