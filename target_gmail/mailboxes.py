@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.errors import ApiError, ConfigError
 from gmail_core.metrics import Metrics
 
 from . import rbac
@@ -27,7 +28,17 @@ class MailboxContext:
     def __init__(self, client: MailboxClient, settings: TargetSettings, plan: Plan | None):
         self.client = client
         self.settings = settings
-        self.address = client.mailbox
+        try:
+            self.address = client.mailbox  # getProfile when the credential does not say
+        except ApiError as error:
+            if error.status != 403:
+                raise
+            raise ConfigError(
+                "user_id",
+                "the token may not read its profile to learn the mailbox address "
+                f"({error.gmail_message})",
+                "set user_id to the mailbox's address (needed with a gmail.send-only token).",
+            ) from None
         self.mutator = Mutator(client, self.address, plan)
         self.directory = LabelDirectory(self.mutator)
         self.labels = LabelChangeApplier(

@@ -218,3 +218,16 @@ def test_readonly_token_cannot_send(emu, tmp_path):
     assert run.returncode != 0
     assert "gmail.send" in run.stderr
     assert calls(emu, "messages.send") == 0
+
+
+def test_send_only_token_without_user_id_says_to_set_it(emu, tmp_path):
+    admin(emu, "auth", {"refresh_tokens": [{
+        "refresh_token": "send-only-2", "user": ALICE,
+        "scopes": ["https://www.googleapis.com/auth/gmail.send"]}]})  # fmt: skip
+    config = target_config(emu, tmp_path)
+    config["oauth_credentials"]["refresh_token"] = "send-only-2"
+    lines = [schema("outbound_messages"), record("outbound_messages", outbound("s2"))]
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode != 0
+    assert "user_id" in run.stderr and "Traceback" not in run.stderr
+    assert calls(emu, "messages.send") == 0
