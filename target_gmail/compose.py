@@ -46,7 +46,7 @@ _ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_DOMAIN.pattern}")
 _NAMED = re.compile(r"(.*?)\s*<([^<>]*)>")  # 'Name <addr>' or '"Name" <addr>'
 _MIME_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _THREAD_ID = re.compile(r"[0-9A-Za-z_-]+")
-_MSG_ID = re.compile(r"<?([\x21-\x3b\x3d\x3f-\x7e]+)>?")  # printable ASCII, no < > inside
+_MSG_ID = re.compile(r"<([\x21-\x3b\x3d\x3f-\x7e]+)>|([\x21-\x3b\x3d\x3f-\x7e]+)")  # ASCII
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -199,7 +199,7 @@ def _msg_ids(value: object, field: str) -> list[str]:
         match = _MSG_ID.fullmatch(item.strip())
         if not match:
             raise Rejected(f"`{name}`: {item!r} is not a message id like <id@host>", name)
-        ids.append(f"<{match[1]}>")
+        ids.append(f"<{match[1] or match[2]}>")
     return ids
 
 
