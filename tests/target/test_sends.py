@@ -36,6 +36,17 @@ def bob(emu) -> Api:
     return Api(emu.url, issue_token(emu, BOB))
 
 
+def config_with_token(emu, tmp_path, scope: str, **overrides) -> dict:
+    """Target config whose refresh token grants alice only ``gmail.<scope>``."""
+    token = f"{scope}-only-{tmp_path.name}"
+    grant = {"refresh_token": token, "user": ALICE,
+             "scopes": [f"https://www.googleapis.com/auth/gmail.{scope}"]}  # fmt: skip
+    admin(emu, "auth", {"refresh_tokens": [grant]})
+    config = target_config(emu, tmp_path, **overrides)
+    config["oauth_credentials"]["refresh_token"] = token
+    return config
+
+
 def outbound(key: str, **fields) -> dict:
     return {"id": key, "to": [BOB], "subject": f"Hello {key}", "body": f"Body of {key}", **fields}
 
@@ -196,11 +207,7 @@ def test_lost_responses_never_duplicate_a_send(emu, alice, tmp_path):
 
 
 def test_send_only_token_is_enough_to_send(emu, alice, tmp_path):
-    admin(emu, "auth", {"refresh_tokens": [{
-        "refresh_token": "send-only", "user": ALICE,
-        "scopes": ["https://www.googleapis.com/auth/gmail.send"]}]})  # fmt: skip
-    config = target_config(emu, tmp_path, user_id=ALICE)
-    config["oauth_credentials"]["refresh_token"] = "send-only"
+    config = config_with_token(emu, tmp_path, "send", user_id=ALICE)
     lines = [schema("outbound_messages"), record("outbound_messages", outbound("s1"))]
     run = run_target(tmp_path, config, lines)
     assert run.returncode == 0, run.stderr
@@ -208,11 +215,7 @@ def test_send_only_token_is_enough_to_send(emu, alice, tmp_path):
 
 
 def test_readonly_token_cannot_send(emu, tmp_path):
-    admin(emu, "auth", {"refresh_tokens": [{
-        "refresh_token": "ro", "user": ALICE,
-        "scopes": ["https://www.googleapis.com/auth/gmail.readonly"]}]})  # fmt: skip
-    config = target_config(emu, tmp_path)
-    config["oauth_credentials"]["refresh_token"] = "ro"
+    config = config_with_token(emu, tmp_path, "readonly")
     lines = [schema("outbound_messages"), record("outbound_messages", outbound("s1"))]
     run = run_target(tmp_path, config, lines)
     assert run.returncode != 0
@@ -221,11 +224,7 @@ def test_readonly_token_cannot_send(emu, tmp_path):
 
 
 def test_send_only_token_without_user_id_says_to_set_it(emu, tmp_path):
-    admin(emu, "auth", {"refresh_tokens": [{
-        "refresh_token": "send-only-2", "user": ALICE,
-        "scopes": ["https://www.googleapis.com/auth/gmail.send"]}]})  # fmt: skip
-    config = target_config(emu, tmp_path)
-    config["oauth_credentials"]["refresh_token"] = "send-only-2"
+    config = config_with_token(emu, tmp_path, "send")
     lines = [schema("outbound_messages"), record("outbound_messages", outbound("s2"))]
     run = run_target(tmp_path, config, lines)
     assert run.returncode != 0
