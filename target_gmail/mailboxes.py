@@ -28,18 +28,8 @@ class MailboxContext:
     def __init__(self, client: MailboxClient, settings: TargetSettings, plan: Plan | None):
         self.client = client
         self.settings = settings
-        try:
-            self.address = client.mailbox  # getProfile when the credential does not say
-        except ApiError as error:
-            if error.status != 403:
-                raise
-            raise ConfigError(
-                "user_id",
-                "the token may not read its profile to learn the mailbox address "
-                f"({error.gmail_message})",
-                "set user_id to the mailbox's address (needed with a gmail.send-only token).",
-            ) from None
-        self.mutator = Mutator(client, self.address, plan)
+        self._address: str | None = client.auth.mailbox  # known for delegated mailboxes
+        self.mutator = Mutator(client, plan, lambda: self.name)
         self.directory = LabelDirectory(self.mutator)
         self.labels = LabelChangeApplier(
             self.directory, self.mutator, settings.create_missing_labels
@@ -48,6 +38,29 @@ class MailboxContext:
         self._checked: set[str] = set()
         self._lock = threading.Lock()
         self._sender: Sender | None = None
+
+    @property
+    def name(self) -> str:
+        """For logs and plans: the address if known, without a call to learn it."""
+        return self._address or "me"
+
+    @property
+    def address(self) -> str:
+        """The mailbox address; with OAuth ``me`` it costs one getProfile, made only when
+        needed (sends, records naming a mailbox), so label changes stay at their minimum."""
+        if self._address is None:
+            try:
+                self._address = self.client.mailbox
+            except ApiError as error:
+                if error.status != 403:
+                    raise
+                raise ConfigError(
+                    "user_id",
+                    "the token may not read its profile to learn the mailbox address "
+                    f"({error.gmail_message})",
+                    "set user_id to the mailbox's address (needed with a gmail.send-only token).",
+                ) from None
+        return self._address
 
     def granted_scopes(self) -> set[str]:
         with self._lock:
@@ -61,7 +74,7 @@ class MailboxContext:
         if action in self._checked:
             return
         rbac.check_role(self.settings.role, action, self.settings.dry_run)
-        rbac.check_scopes(self.granted_scopes(), action, self.settings.dry_run, self.address)
+        rbac.check_scopes(self.granted_scopes(), action, self.settings.dry_run, self.name)
         self._checked.add(action)
 
     def sender(self, ledger: Callable[[], Ledger], reconcile_delays: tuple | None) -> Sender:
@@ -84,7 +97,7 @@ class MailboxContext:
 
 
 class Mailboxes:
-    """All configured mailboxes, keyed by lower-cased address."""
+    """All configured mailboxes; addresses are looked up only when a record names one."""
 
     def __init__(
         self,
@@ -95,26 +108,30 @@ class Mailboxes:
     ):
         actions = {a for a in settings.actions.values() if a in rbac.WRITE_SCOPES}
         clients = clients_from_config(config, rbac.scopes_to_request(actions), metrics)
-        self.contexts: dict[str, MailboxContext] = {}
-        for client in clients:
-            context = MailboxContext(client, settings, plan)
-            self.contexts[context.address.lower()] = context
+        self._all = [MailboxContext(client, settings, plan) for client in clients]
+        self._by_address: dict[str, MailboxContext] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def by_address(self) -> dict[str, MailboxContext]:
+        with self._lock:
+            if self._by_address is None:
+                self._by_address = {context.address.lower(): context for context in self._all}
+            return self._by_address
 
     def for_record(self, record: dict) -> MailboxContext:
         wanted = record.get("mailbox")
+        if not wanted and len(self._all) == 1:
+            return self._all[0]
+        known = ", ".join(sorted(self.by_address))
         if not wanted:
-            if len(self.contexts) == 1:
-                return next(iter(self.contexts.values()))
             raise Rejected(
-                "`mailbox` is required: several mailboxes are configured "
-                f"({', '.join(sorted(self.contexts))})",
-                "mailbox",
+                f"`mailbox` is required: several mailboxes are configured ({known})", "mailbox"
             )
-        context = self.contexts.get(str(wanted).strip().lower())
+        context = self.by_address.get(str(wanted).strip().lower())
         if context is None:
             raise Rejected(
-                f"`mailbox` {wanted!r} is not one of the configured mailboxes "
-                f"({', '.join(sorted(self.contexts))})",
+                f"`mailbox` {wanted!r} is not one of the configured mailboxes ({known})",
                 "mailbox",
             )
         return context

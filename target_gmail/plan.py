@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gmail_core.batch import BatchPart, PartResult
@@ -67,14 +68,14 @@ class Plan:
         return {
             "dry_run": True,
             "summary": self.summary(),
-            "calls": [asdict(call) for call in self.calls],
+            "calls": [vars(call) for call in self.calls],  # shallow: asdict deep-copies ids
             "notes": self.notes,
         }
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":")))
         tmp.replace(path)
 
     def render(self, limit_per_group: int = 3) -> str:
@@ -107,10 +108,10 @@ class Plan:
 class Mutator:
     """Makes mutating calls for one mailbox: for real, or into a ``Plan``."""
 
-    def __init__(self, client: MailboxClient, mailbox: str, plan: Plan | None):
+    def __init__(self, client: MailboxClient, plan: Plan | None, name: Callable[[], str]):
         self.client = client
-        self.mailbox = mailbox
         self.plan = plan
+        self._name = name  # the mailbox, for the plan; looked up late (it may cost a call)
 
     @property
     def dry_run(self) -> bool:
@@ -119,7 +120,7 @@ class Mutator:
     def _record(self, part: BatchPart, group: str, records: int) -> None:
         self.plan.add(
             PlannedCall(
-                self.mailbox,
+                self._name(),
                 part.method,
                 part.http_method,
                 part.path,

@@ -55,7 +55,7 @@ class ActionSink(BatchSink):
     def process_batch(self, context: dict) -> None:
         by_mailbox = defaultdict(list)
         for index, (mailbox, parsed, record) in enumerate(context.get("records", [])):
-            by_mailbox[mailbox.address].append((index, mailbox, parsed, record))
+            by_mailbox[mailbox].append((index, mailbox, parsed, record))
         workers = max(1, min(len(by_mailbox), self._target.parallel_mailboxes))
         with ThreadPoolExecutor(workers, thread_name_prefix="mailbox") as pool:
             jobs = [pool.submit(self._apply_mailbox, items) for items in by_mailbox.values()]
@@ -69,7 +69,7 @@ class ActionSink(BatchSink):
             mailbox.check(self.action)
             outcomes = self.apply(mailbox, [(index, parsed) for index, _, parsed, _ in items])
         except GmailConnectorError as problem:
-            self._target.mailbox_failed(mailbox.address, self.stream_name, problem, len(items))
+            self._target.mailbox_failed(mailbox.name, self.stream_name, problem, len(items))
             return
         for index, _, _, record in items:
             outcome = outcomes.get(index) or Outcome("rejected", "no outcome (internal error)")
@@ -77,7 +77,7 @@ class ActionSink(BatchSink):
             if outcome.status == "rejected":
                 self._target.reject_later(self.stream_name, record, outcome.reason)
             elif outcome.status == "failed":
-                self._target.mailbox_failed(mailbox.address, self.stream_name, outcome.reason, 1)
+                self._target.mailbox_failed(mailbox.name, self.stream_name, outcome.reason, 1)
 
     def apply(self, mailbox, items: list) -> dict[int, Outcome]:
         raise NotImplementedError
@@ -85,6 +85,7 @@ class ActionSink(BatchSink):
 
 class LabelChangeSink(ActionSink):
     action = LABEL_CHANGES
+    MAX_SIZE_DEFAULT = 50000  # a bigger batch groups better; changes are idempotent
 
     def parse(self, record: dict, mailbox):
         return label_change(record)

@@ -137,6 +137,9 @@ class TargetGmail(Target):
         except InvalidRecordError as problem:
             self._finish()
             self._exit(f"target-gmail: {problem}")
+        except ConfigError as problem:  # found on first use, e.g. the mailbox address
+            self._finish()
+            self._exit(f"target-gmail: configuration error: {problem}")
         self._finish()
         if self.failures:
             lines = "; ".join(f"{where}: {why}" for where, why in sorted(self.failures.items()))
