@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install Meltano and the plugins of meltano.yml, idempotently, on a fresh machine or an old one.
 #
-#   scripts/bootstrap_meltano.sh                    # tap-gmail target-duckdb target-jsonl meltano-map-transformer
+#   scripts/bootstrap_meltano.sh                    # tap-gmail tap-jsonl target-gmail target-duckdb
+#                                                   #   target-jsonl meltano-map-transformer
 #   scripts/bootstrap_meltano.sh --with-postgres    # ... and target-postgres
 #   scripts/bootstrap_meltano.sh --all              # every plugin in meltano.yml
-#   scripts/bootstrap_meltano.sh tap-jsonl target-gmail   # ... and these plugins too
+#   scripts/bootstrap_meltano.sh PLUGIN...          # ... and these plugins too
 #
 # Meltano lives in its own virtualenv (.venv-meltano), never in .venv: meltano 4 pins
 # sqlalchemy<2.1, click<8.6 and rich>=15, which would fight singer-sdk and our package. Each
@@ -25,7 +26,9 @@ MELTANO="$VENV/bin/meltano"
 LOG_DIR="$ROOT/.meltano/logs"
 mkdir -p "$LOG_DIR"
 
-plugins=(tap-gmail target-duckdb target-jsonl meltano-map-transformer)
+# The default set: the demo (tap-gmail target-duckdb) and the end-to-end tests (the rest;
+# tap-jsonl-outbound inherits tap-jsonl and shares its venv).
+plugins=(tap-gmail tap-jsonl target-gmail target-duckdb target-jsonl meltano-map-transformer)
 # Plugins installed from this repository with `pip_url: -e ${MELTANO_PROJECT_ROOT}`.
 editable=(tap-gmail target-gmail)
 
@@ -34,7 +37,7 @@ while [[ $# -gt 0 ]]; do
         --with-postgres) plugins+=(target-postgres) ;;
         --all) plugins=() ;;
         -h | --help)
-            sed -n '2,15p' "$0"
+            sed -n '2,16p' "$0"
             exit 0
             ;;
         -*)
@@ -77,7 +80,8 @@ fi
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
 export MELTANO_PROJECT_ROOT="$ROOT"
 
-# Prints "kind name executable" for each wanted plugin (all of them when none is named).
+# Prints "kind venv-dir executable" for each wanted plugin (all of them when none is named).
+# A plugin with `inherit_from` and its parent's pip_url (or none) lives in its parent's venv.
 wanted_executables() {
     "$VENV/bin/python" -c '
 import sys
@@ -86,9 +90,17 @@ wanted = set(sys.argv[1:])
 with open("meltano.yml") as f:
     project = yaml.safe_load(f)
 for kind, items in (project.get("plugins") or {}).items():
+    by_name = {p["name"]: p for p in items}
     for p in items:
-        if not wanted or p["name"] in wanted:
-            print(kind, p["name"], p.get("executable", p["name"]))
+        if wanted and p["name"] not in wanted:
+            continue
+        home = p
+        while home.get("inherit_from") in by_name.keys() - {home["name"]}:
+            parent = by_name[home["inherit_from"]]
+            if home.get("pip_url") not in (None, parent.get("pip_url")):
+                break
+            home = {**parent, "executable": home.get("executable") or parent.get("executable")}
+        print(kind, home["name"], home.get("executable") or home["name"])
 ' "${plugins[@]}"
 }
 

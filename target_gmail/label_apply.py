@@ -98,9 +98,10 @@ class LabelChangeApplier:
             if add & remove:
                 raise Rejected(f"label {sorted(add & remove)[0]} is both added and removed")
             return add, remove
-        wanted = {resolve(name, create, "label_names") for name in change.desired_names}
+        # SENT, DRAFT and CHAT are Gmail's to set: kept as read, they are simply not changed.
+        names = [n for n in change.desired_names if n.upper() not in UNMODIFIABLE]
+        wanted = {resolve(name, create, "label_names") for name in names}
         had = set(change.read_ids) - UNMODIFIABLE
-        wanted -= UNMODIFIABLE
         return wanted - had, had - wanted
 
     def _group_name(self, add: frozenset, remove: frozenset) -> str:

@@ -56,9 +56,33 @@ class LabelChange:
 
 
 def label_change(record: dict) -> LabelChange:
-    """A checked record in either accepted form -> ``LabelChange``."""
+    """A checked record in either accepted form -> ``LabelChange``.
+
+    A tap-gmail message record also carries ``thread_id``; it is read as the CP-CAL form
+    whenever it has ``id`` and ``label_names`` and no ``message_id``. Its deletion
+    tombstones (``_sdc_deleted_at``) have nothing to apply.
+    """
     mailbox = record.get("mailbox")
     message_id, thread_id = record.get("message_id"), record.get("thread_id")
+    if not message_id and record.get("id"):
+        if record.get("_sdc_deleted_at"):
+            return LabelChange("message", str(record["id"]), (), (), mailbox)
+        if record.get("label_names") is not None:
+            if record.get("label_ids") is None:
+                raise Rejected(
+                    "a CP-CAL message record needs `label_ids` (labels as read) next to "
+                    "`label_names` (labels wanted)",
+                    "label_ids",
+                )
+            return LabelChange(
+                "message",
+                str(record["id"]),
+                (),
+                (),
+                mailbox,
+                tuple(record["label_names"]),
+                tuple(record["label_ids"]),
+            )
     if message_id or thread_id:
         if message_id and thread_id:
             raise Rejected("set `message_id` or `thread_id`, not both", "message_id")
@@ -69,22 +93,6 @@ def label_change(record: dict) -> LabelChange:
             raise Rejected(f"label {sorted(both)[0]!r} is both added and removed", "add_labels")
         target = "message" if message_id else "thread"
         return LabelChange(target, message_id or thread_id, add, remove, mailbox)
-    if record.get("id") and record.get("label_names") is not None:
-        if record.get("label_ids") is None:
-            raise Rejected(
-                "a CP-CAL message record needs `label_ids` (labels as read) next to "
-                "`label_names` (labels wanted)",
-                "label_ids",
-            )
-        return LabelChange(
-            "message",
-            str(record["id"]),
-            (),
-            (),
-            mailbox,
-            tuple(record["label_names"]),
-            tuple(record["label_ids"]),
-        )
     raise Rejected(
         "missing key: set `message_id` or `thread_id` (or `id` with `label_names` and "
         "`label_ids` for a CP-CAL message record)",

@@ -90,6 +90,13 @@ class LabelChangeSink(ActionSink):
     def parse(self, record: dict, mailbox):
         return label_change(record)
 
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        """Keep ``_sdc_deleted_at``: a deleted message's record has nothing to apply."""
+        deleted = record.get("_sdc_deleted_at")
+        super()._remove_sdc_metadata_from_record(record)
+        if deleted:
+            record["_sdc_deleted_at"] = deleted
+
     def apply(self, mailbox, items):
         return mailbox.labels.apply(items, all_or_nothing=self._target.fail_on_invalid)
 
