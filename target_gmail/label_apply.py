@@ -96,7 +96,8 @@ class LabelChangeApplier:
             add = {resolve(label, create, "add_labels") for label in change.add}
             remove = {resolve(label, False, "remove_labels") for label in change.remove}
             if add & remove:
-                raise Rejected(f"label {sorted(add & remove)[0]} is both added and removed")
+                both = sorted(add & remove)[0]
+                raise Rejected(f"label {both} is both added and removed", "add_labels")
             return add, remove
         # SENT, DRAFT and CHAT are Gmail's to set: kept as read, they are simply not changed.
         names = [n for n in change.desired_names if n.upper() not in UNMODIFIABLE]

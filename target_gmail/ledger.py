@@ -131,8 +131,3 @@ class Ledger:
                 f"UPDATE sends SET {assignments} WHERE mailbox = ? AND key = ?",
                 (state, _now(), *fields.values(), mailbox.lower(), key),
             )
-
-    def counts(self) -> dict[str, int]:
-        with self._mutex:
-            rows = self._db.execute("SELECT state, COUNT(*) FROM sends GROUP BY state").fetchall()
-        return dict(rows)

@@ -78,10 +78,12 @@ class MailboxContext:
         self._checked.add(action)
 
     def sender(self, ledger: Callable[[], Ledger], reconcile_delays: tuple | None) -> Sender:
+        granted = self.granted_scopes()  # takes the lock itself
         with self._lock:
             if self._sender is None:
-                granted = self._granted or set()
-                policy = SendPolicy(can_search=rbac.can_search(granted))
+                policy = SendPolicy(
+                    can_search=rbac.can_search(granted), can_modify=rbac.can_modify(granted)
+                )
                 if reconcile_delays is not None:
                     policy.reconcile_delays_s = reconcile_delays
                 self._sender = Sender(

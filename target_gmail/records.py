@@ -88,9 +88,6 @@ def label_change(record: dict) -> LabelChange:
             raise Rejected("set `message_id` or `thread_id`, not both", "message_id")
         add = tuple(record.get("add_labels") or ())
         remove = tuple(record.get("remove_labels") or ())
-        both = {label.lower() for label in add} & {label.lower() for label in remove}
-        if both:
-            raise Rejected(f"label {sorted(both)[0]!r} is both added and removed", "add_labels")
         target = "message" if message_id else "thread"
         return LabelChange(target, message_id or thread_id, add, remove, mailbox)
     raise Rejected(

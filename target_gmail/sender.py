@@ -46,6 +46,7 @@ class SendPolicy:
     attempts: int = 4  # send calls per key and run, counting resends after reconciling
     reconcile_delays_s: tuple[float, ...] = DEFAULT_RECONCILE_DELAYS_S
     can_search: bool = True  # the token may run messages.list with q
+    can_modify: bool = True  # the token may label the sent message (messages.modify)
 
 
 class Sender:
@@ -72,6 +73,8 @@ class Sender:
     def send(self, record: dict, composed: Composed | None = None) -> Outcome:
         """applied (sent now or reconciled), unchanged (sent before) or rejected."""
         composed = composed or compose(record, self.mailbox)
+        if record.get("labels") and not self.policy.can_modify:
+            raise Rejected("`labels` on a sent message need the gmail.modify scope", "labels")
         label_ids = [
             self.directory.resolve(label, self.create_missing, "labels")
             for label in record.get("labels") or ()
@@ -104,7 +107,8 @@ class Sender:
 
     def _send(self, composed: Composed, key: str, digest: str) -> str:
         self.ledger.record_intent(self.mailbox, key, composed.message_id, digest)
-        for attempt in range(1, self.policy.attempts + 1):
+        problem: Exception | None = None
+        for _ in range(self.policy.attempts):
             try:
                 answer = self._send_call(composed)
             except ApiError as error:
@@ -113,7 +117,7 @@ class Sender:
                     if error.status in (401, 403):
                         raise
                     raise Rejected(f"Gmail refused the send: {error.gmail_message}") from None
-                problem: Exception = error
+                problem = error
             except TransientNetworkError as error:
                 problem = error
             else:
@@ -123,18 +127,17 @@ class Sender:
             found = self._reconcile(composed, key, problem)
             if found is not None:
                 return found
-            if attempt == self.policy.attempts:
-                raise UnresolvedSend(f"send of {key!r} failed {attempt} times: {problem}")
-        raise AssertionError("unreachable")
+        raise UnresolvedSend(f"send of {key!r} failed {self.policy.attempts} times: {problem}")
 
     def _send_call(self, composed: Composed) -> dict:
-        params = {"threadId": composed.thread_id} if composed.thread_id else None
-        if composed.size <= JSON_SEND_LIMIT:
-            raw = base64.urlsafe_b64encode(composed.raw).decode("ascii")
-            body = {"raw": raw, **({"threadId": composed.thread_id} if params else {})}
-            return self.client.call("messages.send", "POST", "messages/send", body=body,
-                                    idempotent=False)  # fmt: skip
-        return self._upload(composed)
+        if composed.size > JSON_SEND_LIMIT:
+            return self._upload(composed)
+        body = {"raw": base64.urlsafe_b64encode(composed.raw).decode("ascii")}
+        if composed.thread_id:
+            body["threadId"] = composed.thread_id
+        return self.client.call(
+            "messages.send", "POST", "messages/send", body=body, idempotent=False
+        )
 
     def _upload(self, composed: Composed) -> dict:
         """Gmail's media upload for big messages: JSON metadata + message/rfc822 part."""

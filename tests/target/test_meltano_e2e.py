@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
-from tests.conftest import Api, issue_token
+from tests.conftest import Api
 
 from .harness import (
     calls,
@@ -58,16 +58,6 @@ def emu():
     )
     yield server
     server.stop()
-
-
-@pytest.fixture
-def alice(emu) -> Api:
-    return Api(emu.url, issue_token(emu, ALICE))
-
-
-@pytest.fixture
-def bob(emu) -> Api:
-    return Api(emu.url, issue_token(emu, BOB))
 
 
 def meltano_sys_dir(tmp_path: Path) -> Path:

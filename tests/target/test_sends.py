@@ -10,7 +10,7 @@ import json
 import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
-from tests.conftest import Api, admin, issue_token
+from tests.conftest import Api, admin
 
 from .harness import calls, mutating_calls, record, reset_stats, run_target, schema, target_config
 
@@ -24,16 +24,6 @@ def emu():
     )
     yield server
     server.stop()
-
-
-@pytest.fixture
-def alice(emu) -> Api:
-    return Api(emu.url, issue_token(emu, ALICE))
-
-
-@pytest.fixture
-def bob(emu) -> Api:
-    return Api(emu.url, issue_token(emu, BOB))
 
 
 def config_with_token(emu, tmp_path, scope: str, **overrides) -> dict:
@@ -229,4 +219,15 @@ def test_send_only_token_without_user_id_says_to_set_it(emu, tmp_path):
     run = run_target(tmp_path, config, lines)
     assert run.returncode != 0
     assert "user_id" in run.stderr and "Traceback" not in run.stderr
+    assert calls(emu, "messages.send") == 0
+
+
+def test_labels_on_a_send_only_token_are_rejected_before_sending(emu, alice, tmp_path):
+    config = config_with_token(emu, tmp_path, "send", user_id=ALICE, on_invalid_record="skip")
+    message = outbound("labelled", labels=["Billing"])
+    lines = [schema("outbound_messages"), record("outbound_messages", message)]
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode == 0, run.stderr
+    [rejected] = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert "gmail.modify" in rejected["reason"]
     assert calls(emu, "messages.send") == 0
