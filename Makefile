@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8765
 
-.PHONY: demo test venv meltano lint format clean
+.PHONY: demo test reliability venv meltano lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: venv meltano
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+# The whole failure-path proof suite; `make test` runs its CI subset.
+reliability: venv meltano
+	GMAIL_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability tests/reliability
 
 lint: venv
 	$(BIN)/ruff check .
