@@ -281,7 +281,7 @@ def bench_c(quick: bool, work: Path) -> None:
         full = run_tap(url, work, fmt="metadata")
         state = full.state
         changes = apply_changes(url)
-        bookmark = state["bookmarks"]["messages"]["partitions"][0]["history_id"]
+        bookmark = state["bookmarks"]["messages"]["partitions"][0]["replication_key_value"]
         pages, touched, deleted = read_history(url, bookmark)
         reset(url)
         both = run_tap(url, work, fmt="metadata", state=state)

@@ -117,7 +117,9 @@ def clients_from_config(
     auths = auths_from_config(config, scopes)
     clients = []
     for mailbox_auth in auths:
-        # A delegated service-account token acts as its subject; "me" addresses it.
-        user_id = "me" if mailbox_auth.mailbox else str(config.get("user_id") or "me")
+        # A delegated service-account token acts as its subject, so "me" addresses it. An
+        # OAuth user's `user_id` selects the mailbox in the path (`users/{user_id}/...`):
+        # Gmail answers 403 when the token may not read it, never another mailbox's data.
+        user_id = "me" if mailbox_auth.kind == "service_account" else mailbox_auth.user_id
         clients.append(MailboxClient(mailbox_auth, settings, metrics, user_id))
     return clients

@@ -38,6 +38,15 @@ MESSAGE_FIELDS = (
     "message_id_header", "in_reply_to", "references", "snippet", "body_text", "body_html",
     "attachments", "label_ids", "label_names", "size_estimate", "date_header", "_sdc_deleted_at",
 )  # fmt: skip
+THREAD_FIELDS = (
+    "id", "mailbox", "history_id", "snippet", "message_ids", "message_count", "label_ids",
+    "label_names", "first_message_at", "last_message_at", "subject", "_sdc_deleted_at",
+)  # fmt: skip
+LABEL_FIELDS = (
+    "id", "mailbox", "name", "type", "message_list_visibility", "label_list_visibility",
+    "color_text", "color_background", "messages_total", "messages_unread", "threads_total",
+    "threads_unread", "parent_name", "_sdc_deleted_at",
+)  # fmt: skip
 
 
 # --- scalars --------------------------------------------------------------------------------
@@ -296,6 +305,7 @@ def normalize_thread(thread: dict, mailbox: str, label_names: dict[str, str]) ->
         "first_message_at": _iso_ms(min(dates)) if dates else None,
         "last_message_at": _iso_ms(max(dates)) if dates else None,
         "subject": subject,
+        "_sdc_deleted_at": None,
     }
 
 
@@ -318,4 +328,21 @@ def normalize_label(label: dict, mailbox: str) -> dict:
         "threads_total": _int(label.get("threadsTotal")),
         "threads_unread": _int(label.get("threadsUnread")),
         "parent_name": parent or None,
+        "_sdc_deleted_at": None,
     }
+
+
+def _deleted(fields: tuple[str, ...], record_id: str, mailbox: str, deleted_at: str) -> dict:
+    record = dict.fromkeys(fields)
+    record.update(id=record_id, mailbox=mailbox, _sdc_deleted_at=deleted_at)
+    return record
+
+
+def thread_tombstone(thread_id: str, mailbox: str, deleted_at: str) -> dict:
+    """A threads record for a thread that no longer exists (every message deleted)."""
+    return _deleted(THREAD_FIELDS, thread_id, mailbox, deleted_at)
+
+
+def label_tombstone(label_id: str, mailbox: str, deleted_at: str) -> dict:
+    """A labels record for a label deleted since the last run."""
+    return _deleted(LABEL_FIELDS, label_id, mailbox, deleted_at)

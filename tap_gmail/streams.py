@@ -1,5 +1,12 @@
 """The three streams. Each declares its schema and keys; ``sync.MailboxSync`` does the reading.
 
+messages and threads are INCREMENTAL on ``history_id``: the bookmark is Gmail's historyId,
+kept per mailbox by ``sync`` checkpoints (not the SDK's max-of-records, which would skip
+changes made during a full sync). labels are read whole each run. No stream ever emits
+ACTIVATE_VERSION: a table version spans every mailbox, so one mailbox failing (or a shard
+not in this run) would have a target delete rows that still exist. Deletions arrive as
+records with ``_sdc_deleted_at`` instead.
+
 Records are already JSON-native and schema-shaped by ``gmail_core.cpcal`` (the schema tests
 prove it), so conformance is off: the SDK's recursive pass costs more than the rest of the
 per-record work.
@@ -22,7 +29,7 @@ class MailboxStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     STATE_MSG_FREQUENCY = 500
     primary_keys = ("mailbox", "id")
-    replication_key = None
+    replication_key = "history_id"
     state_partitioning_keys = ("mailbox",)
 
     def __init__(self, tap):
@@ -54,11 +61,18 @@ class MailboxStream(Stream):
         with self._tap.isolated(mailbox, self.name):
             for item in self._prefetcher.items(mailbox):
                 if isinstance(item, Checkpoint):
-                    for key in ("history_id", "full_sync"):
-                        state.pop(key, None)
+                    for key in [key for key in state if key != "context"]:
+                        del state[key]
                     state.update(item.state)
                     continue
                 yield item
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        return False
+
+    def _increment_stream_state(self, latest_record, *, context=None) -> None:
+        """Bookmarks come from ``sync`` checkpoints only (see the module docstring)."""
 
     def _produce(self, mailbox: str):
         """Runs in a reader thread, from the bookmark the SDK loaded for this mailbox."""
@@ -86,6 +100,7 @@ class LabelsStream(MailboxStream):
     """Labels are few and cheap (1 unit each): read whole every run."""
 
     name = "labels"
+    replication_key = None
 
     def read(self, sync, bookmarks):
-        return sync.labels()
+        return sync.labels(bookmarks)

@@ -3,33 +3,39 @@
 Full sync: read ``getProfile.historyId`` (H0) first, then list and fetch; the resume point
 while listing is the page token; when the listing ends the bookmark becomes H0, so the next
 incremental run catches whatever changed during the full sync.
-Incremental: page through ``history.list`` from the bookmark, fetch the touched messages in
-batches, emit tombstones for deleted ones; the new bookmark is the last page's historyId.
-A 404 (bookmark older than Gmail keeps) falls back to one full sync.
+Incremental: page through ``history.list`` from the bookmark; per page, emit tombstones for
+deleted messages, fetch the touched ones in batches, then checkpoint. The final bookmark is
+the mailbox's current historyId.
 
-The engine yields ``Emit`` events (records) and ``Checkpoint`` events (state to persist
-*after* the records before it are written), so the stream decides how state is written.
+A bookmark that cannot be continued starts one fresh full sync, never a wedged mailbox:
+history older than Gmail keeps (404), a page token Gmail no longer accepts (400), a
+selection that changed since the bookmark was taken, or a bookmark that is not a number.
+
+The engine yields ``Emit`` records and ``Checkpoint`` events (the partition's whole state,
+to persist *after* the records before it are written), so the stream decides how state is
+written. Bookmarks use the SDK's ``replication_key``/``replication_key_value`` keys.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from gmail_core import cpcal
-from gmail_core.batch import BatchPart
+from gmail_core.batch import BatchPart, PartResult
 from gmail_core.client import MailboxClient
-from gmail_core.errors import ApiError, HistoryExpired
+from gmail_core.errors import ApiError, GmailConnectorError, HistoryExpired
 
+from .fetch import execute_bounded
+from .history import history_pages
 from .progress import Progress
+from .query import MessageQuery
 
-LIST_PAGE_SIZE = 500
-HISTORY_PAGE_SIZE = 500
 # threads.get costs 10 units, messages.get 5: a thread is cheaper from 3 listed messages on.
 THREAD_FETCH_MIN_MESSAGES = 3
+REPLICATION_KEY = "history_id"
 
 
 @dataclass
@@ -37,35 +43,98 @@ class Checkpoint:
     state: dict  # the mailbox partition's bookmark keys, replaced wholesale
 
 
-@dataclass
-class MessageQuery:
-    """What to read: the tap's message settings, normalised."""
+class _Restart(GmailConnectorError):
+    """The saved position cannot be continued; start a fresh full sync (reason inside)."""
 
-    fmt: str = "full"
-    q: str | None = None
-    include_spam_trash: bool = False
-    start_date: datetime | None = None
 
-    def list_params(self) -> dict:
-        params: dict = {"maxResults": LIST_PAGE_SIZE}
-        terms = [self.q] if self.q else []
-        if self.start_date is not None:
-            terms.append(f"after:{int(self.start_date.timestamp())}")
-        if terms:
-            params["q"] = " ".join(terms)
-        if self.include_spam_trash:
-            params["includeSpamTrash"] = "true"
-        return params
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 class MailboxSync:
-    """Reads one mailbox; shared by the messages and threads streams."""
+    """Reads one mailbox; shared by the messages, threads and labels streams."""
 
     def __init__(self, client: MailboxClient, query: MessageQuery, logger: logging.Logger):
         self.client = client
         self.query = query
         self.logger = logger
         self._label_names: dict[str, str] | None = None
+
+    # ---- bookmarks -------------------------------------------------------------------
+
+    def _bookmark(self, history_id: int) -> Checkpoint:
+        return Checkpoint(
+            {
+                "replication_key": REPLICATION_KEY,
+                "replication_key_value": history_id,
+                "query": self.query.fingerprint(),
+            }
+        )
+
+    def _start_point(self, state: dict, stream: str) -> tuple[int | None, dict | None]:
+        """(history bookmark, full-sync resume) from saved state, or why it cannot be used."""
+        mailbox = self.client.mailbox
+        fingerprint = self.query.fingerprint()
+        resume = state.get("full_sync")
+        if resume:
+            if resume.get("query", fingerprint) != fingerprint:
+                self._restart_note(stream, "the selection changed since this full sync began")
+                return None, None
+            return None, resume
+        value = state.get("replication_key_value", state.get("history_id"))
+        if value is None:
+            return None, None
+        if state.get("query", fingerprint) != fingerprint:
+            self._restart_note(stream, "the selection (messages.q, start_date) changed")
+            return None, None
+        try:
+            return int(value), None
+        except (TypeError, ValueError):
+            self.logger.warning(
+                "mailbox %s, stream %s: saved bookmark %r is not a historyId; full sync",
+                mailbox,
+                stream,
+                value,
+            )
+            return None, None
+
+    def _restart_note(self, stream: str, why: str) -> None:
+        self.logger.warning(
+            "mailbox %s, stream %s: %s; running a fresh full sync",
+            self.client.mailbox,
+            stream,
+            why,
+        )
+
+    def _with_fallback(self, stream: str, state: dict, incremental, full):
+        """Run incremental from the bookmark, else full; a dead position restarts full once."""
+        bookmark, resume = self._start_point(state, stream)
+        if bookmark is not None:
+            try:
+                yield from incremental(bookmark)
+                return
+            except HistoryExpired:
+                self._restart_note(stream, f"historyId {bookmark} is older than Gmail keeps (404)")
+                resume = None
+        try:
+            yield from full(resume)
+        except _Restart as why:
+            self._restart_note(stream, str(why))
+            yield from full(None)
+
+    def _list_page(self, method: str, path: str, token: str | None) -> dict:
+        """One listing page; a page token Gmail refuses (400) means the listing restarts."""
+        params = self.query.list_params()
+        if token:
+            params["pageToken"] = token
+        try:
+            return self.client.call(method, "GET", path, params=params) or {}
+        except ApiError as error:
+            if token and error.status == 400:
+                raise _Restart(
+                    f"Gmail refused the saved page token ({error.gmail_message})"
+                ) from None
+            raise
 
     # ---- labels ----------------------------------------------------------------------
 
@@ -75,33 +144,32 @@ class MailboxSync:
             self._label_names = {lab["id"]: lab["name"] for lab in labels.get("labels", [])}
         return self._label_names
 
-    def labels(self) -> Iterator[dict]:
+    def labels(self, state: dict) -> Iterator[dict | Checkpoint]:
+        """Every label, with counts; labels gone since the last run come as tombstones."""
+        mailbox = self.client.mailbox
         listed = self.client.call("labels.list", "GET", "labels") or {}
         parts = [
-            BatchPart("labels.get", "GET", f"labels/{label['id']}", key=label)
+            BatchPart("labels.get", "GET", f"labels/{label['id']}", key=label["id"])
             for label in listed.get("labels", [])
         ]
+        seen: list[str] = []
         for result in self.client.batch(parts):
-            label = result.body if result.ok else result.part.key
-            yield cpcal.normalize_label(label, self.client.mailbox)
+            if result.ok:
+                seen.append(result.body["id"])
+                yield cpcal.normalize_label(result.body, mailbox)
+            elif result.status != 404:  # a 404 is a label deleted since the listing
+                raise result.error or ApiError(result.status, "labels.get failed")
+        now = _now()
+        for label_id in sorted(set(state.get("label_ids") or ()) - set(seen)):
+            yield cpcal.label_tombstone(label_id, mailbox, now)
+        yield Checkpoint({"label_ids": sorted(seen)})
 
     # ---- messages --------------------------------------------------------------------
 
     def messages(self, state: dict) -> Iterator[dict | Checkpoint]:
-        bookmark = state.get("history_id")
-        if bookmark is not None and "full_sync" not in state:
-            try:
-                yield from self._incremental_messages(int(bookmark))
-                return
-            except HistoryExpired:
-                self.logger.warning(
-                    "mailbox %s: historyId %s is older than Gmail keeps (404); "
-                    "running one full sync instead",
-                    self.client.mailbox,
-                    bookmark,
-                )
-                state = {}
-        yield from self._full_messages(state.get("full_sync"))
+        yield from self._with_fallback(
+            "messages", state, self._incremental_messages, self._full_messages
+        )
 
     def _full_messages(self, resume: dict | None) -> Iterator[dict | Checkpoint]:
         mailbox = self.client.mailbox
@@ -111,21 +179,15 @@ class MailboxSync:
             self.logger.info("mailbox %s: resuming full sync after %d messages", mailbox, done)
         else:
             h0, token, done = int(profile["historyId"]), None, 0
-        progress = Progress(self.logger, mailbox, profile["messagesTotal"], done)
-        params = self.query.list_params()
+        progress = Progress(self.logger, mailbox, profile.get("messagesTotal", 0), done)
+        fingerprint = self.query.fingerprint()
         while True:
-            page = (
-                self.client.call(
-                    "messages.list",
-                    "GET",
-                    "messages",
-                    params={**params, **({"pageToken": token} if token else {})},
-                )
-                or {}
-            )
+            page = self._list_page("messages.list", "messages", token)
             refs = page.get("messages", [])
             # State says "resume at this page" while its records are being written.
-            yield Checkpoint({"full_sync": {"h0": h0, "page_token": token, "done": done}})
+            yield Checkpoint(
+                {"full_sync": {"h0": h0, "page_token": token, "done": done, "query": fingerprint}}
+            )
             yield from self._fetch_messages(refs)
             done += len(refs)
             progress.update(done)
@@ -133,48 +195,27 @@ class MailboxSync:
             if not token:
                 break
         progress.finish(done)
-        yield Checkpoint({"history_id": h0})
+        yield self._bookmark(h0)
 
     def _incremental_messages(self, start: int) -> Iterator[dict | Checkpoint]:
-        touched, deleted, latest = self._read_history(start)
         mailbox = self.client.mailbox
-        now = datetime.now(timezone.utc).isoformat()
-        for message_id, thread_id in deleted.items():
-            yield cpcal.tombstone(message_id, thread_id, mailbox, now)
-        refs = [{"id": mid, "threadId": tid} for mid, tid in touched.items()]
-        yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
+        changed = deleted = 0
+        for page in history_pages(self.client, start):
+            now = _now()
+            for message_id, thread_id in page.deleted.items():
+                yield cpcal.tombstone(message_id, thread_id, mailbox, now)
+            refs = [{"id": mid, "threadId": tid} for mid, tid in page.touched.items()]
+            yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
+            changed += len(page.touched)
+            deleted += len(page.deleted)
+            yield self._bookmark(page.resume_after)
         self.logger.info(
             "mailbox %s: incremental from historyId %d: %d changed, %d deleted",
             mailbox,
             start,
-            len(touched),
-            len(deleted),
+            changed,
+            deleted,
         )
-        yield Checkpoint({"history_id": latest})
-
-    def _read_history(self, start: int) -> tuple[dict, dict, int]:
-        touched: dict[str, str] = {}
-        deleted: dict[str, str] = {}
-        token, latest = None, start
-        while True:
-            params = {"startHistoryId": str(start), "maxResults": HISTORY_PAGE_SIZE}
-            if token:
-                params["pageToken"] = token
-            page = self.client.call("history.list", "GET", "history", params=params) or {}
-            latest = int(page.get("historyId", latest))
-            for record in page.get("history", []):
-                for entry in record.get("messagesDeleted", []):
-                    msg = entry["message"]
-                    deleted[msg["id"]] = msg.get("threadId")
-                    touched.pop(msg["id"], None)
-                for key in ("messagesAdded", "labelsAdded", "labelsRemoved"):
-                    for entry in record.get(key, []):
-                        msg = entry["message"]
-                        if msg["id"] not in deleted:
-                            touched[msg["id"]] = msg.get("threadId")
-            token = page.get("nextPageToken")
-            if not token:
-                return touched, deleted, latest
 
     def _fetch_messages(
         self, refs: list[dict], allow_threads: bool = True, missing_is_deleted: bool = False
@@ -200,19 +241,15 @@ class MailboxSync:
                 ]
         labels = self.label_names()
         mailbox = self.client.mailbox
-        chunks = self.client.batcher.chunks(parts)
-        workers = max(1, min(self.client.settings.max_concurrency, len(chunks)))
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"gmail-{mailbox}") as pool:
-            for results in pool.map(self.client.batcher.execute, chunks):
-                for result in results:
-                    yield from self._records(result, wanted, labels, mailbox, missing_is_deleted)
+        for result in execute_bounded(self.client, parts):
+            yield from self._records(result, wanted, labels, mailbox, missing_is_deleted)
 
-    def _records(self, result, wanted, labels, mailbox, missing_is_deleted) -> Iterator[dict]:
+    def _records(
+        self, result: PartResult, wanted, labels, mailbox, missing_is_deleted
+    ) -> Iterator[dict]:
         if not result.ok:
             if result.status == 404 and missing_is_deleted and result.part.key:
-                yield cpcal.tombstone(
-                    result.part.key, None, mailbox, datetime.now(timezone.utc).isoformat()
-                )
+                yield cpcal.tombstone(result.part.key, None, mailbox, _now())
                 return
             if result.status == 404:
                 return  # deleted between listing and fetching: the next run's history says so
@@ -227,42 +264,35 @@ class MailboxSync:
     # ---- threads ---------------------------------------------------------------------
 
     def threads(self, state: dict) -> Iterator[dict | Checkpoint]:
-        bookmark = state.get("history_id")
-        if bookmark is not None:
-            try:
-                touched, deleted, latest = self._read_history(int(bookmark))
-                thread_ids = set(touched.values()) | {t for t in deleted.values() if t}
-                yield from self._fetch_threads(sorted(thread_ids))
-                yield Checkpoint({"history_id": latest})
-                return
-            except HistoryExpired:
-                self.logger.warning(
-                    "mailbox %s: thread bookmark expired (404); full thread sync",
-                    self.client.mailbox,
-                )
+        yield from self._with_fallback(
+            "threads", state, self._incremental_threads, self._full_threads
+        )
+
+    def _incremental_threads(self, start: int) -> Iterator[dict | Checkpoint]:
+        for page in history_pages(self.client, start):
+            # A thread whose every message was deleted answers 404: it is gone.
+            yield from self._fetch_threads(page.thread_ids(), missing_is_deleted=True)
+            yield self._bookmark(page.resume_after)
+
+    def _full_threads(self, resume: dict | None) -> Iterator[dict | Checkpoint]:
         profile = self.client.call("getProfile", "GET", "profile")
-        h0 = int(profile["historyId"])
-        token = None
-        params = {"maxResults": LIST_PAGE_SIZE}
-        if self.query.include_spam_trash:
-            params["includeSpamTrash"] = "true"
+        if resume:
+            h0, token = int(resume["h0"]), resume.get("page_token")
+        else:
+            h0, token = int(profile["historyId"]), None
+        fingerprint = self.query.fingerprint()
         while True:
-            page = (
-                self.client.call(
-                    "threads.list",
-                    "GET",
-                    "threads",
-                    params={**params, **({"pageToken": token} if token else {})},
-                )
-                or {}
-            )
+            page = self._list_page("threads.list", "threads", token)
+            yield Checkpoint({"full_sync": {"h0": h0, "page_token": token, "query": fingerprint}})
             yield from self._fetch_threads([t["id"] for t in page.get("threads", [])])
             token = page.get("nextPageToken")
             if not token:
                 break
-        yield Checkpoint({"history_id": h0})
+        yield self._bookmark(h0)
 
-    def _fetch_threads(self, thread_ids: list[str]) -> Iterator[dict]:
+    def _fetch_threads(
+        self, thread_ids: list[str], missing_is_deleted: bool = False
+    ) -> Iterator[dict]:
         labels = self.label_names()
         mailbox = self.client.mailbox
         parts = [
@@ -275,8 +305,10 @@ class MailboxSync:
             )
             for tid in thread_ids
         ]
-        for result in self.client.batch(parts):
+        for result in execute_bounded(self.client, parts):
             if result.ok:
                 yield cpcal.normalize_thread(result.body, mailbox, labels)
             elif result.status != 404:
-                raise result.error
+                raise result.error or ApiError(result.status, "threads.get failed")
+            elif missing_is_deleted:
+                yield cpcal.thread_tombstone(result.part.key, mailbox, _now())

@@ -9,15 +9,17 @@ import threading
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.capabilities import TapCapabilities
 
 from gmail_core.auth import SCOPE_READONLY
 from gmail_core.client import MailboxClient, clients_from_config
-from gmail_core.errors import ConfigError, GmailConnectorError
+from gmail_core.errors import ApiError, ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
 
 from . import settings
+from .query import MessageQuery
 from .streams import LabelsStream, MessagesStream, ThreadsStream
-from .sync import MailboxSync, MessageQuery
+from .sync import MailboxSync
 
 
 class TapGmail(Tap):
@@ -27,6 +29,8 @@ class TapGmail(Tap):
     config_jsonschema = settings.CONFIG_SCHEMA
     # msgspec serialises records ~10x faster than the default json writer.
     message_writer_class = MsgSpecWriter
+    # Never ACTIVATE_VERSION (see streams.py): deletions are `_sdc_deleted_at` records.
+    capabilities = [c for c in Tap.capabilities if c != TapCapabilities.ACTIVATE_VERSION]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,8 +97,22 @@ class TapGmail(Tap):
         try:
             yield
         except GmailConnectorError as problem:
-            self.failures[f"{mailbox}/{stream}"] = str(problem)
-            self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+            why = f"{problem}{self._hint(mailbox, problem)}"
+            self.failures[f"{mailbox}/{stream}"] = why
+            self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, why)
+
+    def _hint(self, mailbox: str, problem: GmailConnectorError) -> str:
+        """What to do about a 403 on a mailbox an OAuth token was pointed at by `user_id`."""
+        client = (self._clients or {}).get(mailbox)
+        if not (isinstance(problem, ApiError) and problem.status == 403 and client):
+            return ""
+        if client.auth.kind != "oauth" or client.transport.user_id == "me":
+            return ""
+        return (
+            f". The OAuth token may not read {mailbox}: set `user_id` to the token's own "
+            "address (or leave it unset), or read other mailboxes with a service account "
+            "and `user_ids` (domain-wide delegation)."
+        )
 
     # ---- end of run ------------------------------------------------------------------
 

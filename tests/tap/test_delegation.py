@@ -38,7 +38,7 @@ def test_two_mailboxes_each_with_own_partition(emulator, tmp_path):
         emitted = {m["id"] for m in run.records["messages"] if m["mailbox"] == user}
         assert emitted == listed
         profile = api.ok("GET", "/profile")
-        assert run.partition("messages", user)["history_id"] == int(profile["historyId"])
+        assert run.partition("messages", user)["replication_key_value"] == int(profile["historyId"])
     assert "private_key" not in run.stdout + run.stderr.replace("private_key_id", "")
     assert info["private_key"][40:80] not in run.stdout + run.stderr
 
@@ -54,6 +54,6 @@ def test_one_mailbox_failing_does_not_stop_the_others(emulator, tmp_path):
     contexts = {
         p["context"]["mailbox"]
         for p in run.state["bookmarks"]["messages"]["partitions"]
-        if "history_id" in p
+        if "replication_key_value" in p
     }
     assert contexts == {"alice@example.com", "bob@example.com"}

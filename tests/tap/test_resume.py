@@ -61,6 +61,6 @@ def test_killed_full_sync_resumes_from_page_checkpoint(tmp_path):
                 break
         assert first_ids | second_ids == listed  # nothing lost
         assert len(second_ids) < len(listed)  # and the finished pages were not read again
-        assert second.partition("messages", "alice@example.com")["history_id"] > 0
+        assert second.partition("messages", "alice@example.com")["replication_key_value"] > 0
     finally:
         server.stop()

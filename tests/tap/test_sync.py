@@ -41,8 +41,8 @@ def test_full_sync_emits_every_message_and_valid_records(emulator, tmp_path):
             jsonschema.validate(record, schema)
     profile = alice.ok("GET", "/profile")
     bookmark = run.partition("messages", "alice@example.com")
-    assert bookmark["history_id"] == int(profile["historyId"])
-    assert isinstance(bookmark["history_id"], int) and "full_sync" not in bookmark
+    assert bookmark["replication_key_value"] == int(profile["historyId"])
+    assert isinstance(bookmark["replication_key_value"], int) and "full_sync" not in bookmark
 
 
 def test_incremental_sync_reads_only_changes(emulator, tmp_path):
@@ -66,7 +66,7 @@ def test_incremental_sync_reads_only_changes(emulator, tmp_path):
     calls = admin(emulator, "stats")["calls"]["by_method"]
     assert "gmail.users.messages.list" not in calls  # no re-listing of the mailbox
     profile = alice.ok("GET", "/profile")
-    assert second.partition("messages", "alice@example.com")["history_id"] == int(
+    assert second.partition("messages", "alice@example.com")["replication_key_value"] == int(
         profile["historyId"]
     )
 
