@@ -9,6 +9,7 @@ token once, and retryable failures back off with full jitter (``backoff``) while
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 import re
 import time
@@ -195,6 +196,9 @@ class GmailTransport:
                 not (is_retryable(error) if idempotent else is_refused_before_running(error))
             ),
             on_backoff=on_backoff,
+            # Giving up is the caller's to report, once, naming the mailbox; backoff's own
+            # ERROR line per exhausted call would be a second, less clear, report.
+            giveup_log_level=logging.DEBUG,
             base_s=policy.base_s,
             max_wait_s=policy.max_wait_s,
         )(self._once)

@@ -76,6 +76,7 @@ class MailboxStream(Stream):
 
     def _produce(self, mailbox: str):
         """Runs in a reader thread, from the bookmark the SDK loaded for this mailbox."""
+        self._tap.check_available(mailbox)
         return self.read(self._tap.mailbox_sync(mailbox), self._bookmarks[mailbox])
 
     def read(self, sync, bookmarks: dict):

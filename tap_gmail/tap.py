@@ -12,14 +12,19 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.capabilities import TapCapabilities
 
 from gmail_core.auth import SCOPE_READONLY
+from gmail_core.breaker import counts_as_outage
 from gmail_core.client import MailboxClient, clients_from_config
-from gmail_core.errors import ApiError, ConfigError, GmailConnectorError
+from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
 
 from . import settings
 from .query import MessageQuery
 from .streams import LabelsStream, MessagesStream, ThreadsStream
 from .sync import MailboxSync
+
+
+class MailboxUnavailable(GmailConnectorError):
+    """Gmail was unavailable for this mailbox earlier in the run; its other streams wait."""
 
 
 class TapGmail(Tap):
@@ -38,7 +43,8 @@ class TapGmail(Tap):
         self._clients: dict[str, MailboxClient] | None = None
         self._syncs: dict[str, MailboxSync] = {}
         self._lock = threading.Lock()
-        self.failures: dict[str, str] = {}
+        self.failures: dict[str, dict[str, str]] = {}  # mailbox -> stream -> why
+        self._down: set[str] = set()
 
     def discover_streams(self):
         return [MessagesStream(self), ThreadsStream(self), LabelsStream(self)]
@@ -96,10 +102,23 @@ class TapGmail(Tap):
         """
         try:
             yield
+        except MailboxUnavailable:
+            self.failures.setdefault(mailbox, {})[stream] = ""
+            self.logger.info("mailbox %s, stream %s skipped: mailbox unavailable", mailbox, stream)
         except GmailConnectorError as problem:
             why = f"{problem}{self._hint(mailbox, problem)}"
-            self.failures[f"{mailbox}/{stream}"] = why
-            self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, why)
+            self.failures.setdefault(mailbox, {})[stream] = why
+            if isinstance(problem, CircuitOpenError) or counts_as_outage(problem):
+                self._down.add(mailbox)  # the rest of its streams fail fast this run
+            self.logger.warning("mailbox %s, stream %s failed: %s", mailbox, stream, why)
+
+    def check_available(self, mailbox: str) -> None:
+        """Fail fast for a mailbox whose Gmail was down for an earlier stream of this run.
+
+        A permanent outage then costs one retry budget per mailbox, not one per stream.
+        """
+        if mailbox in self._down:
+            raise MailboxUnavailable(mailbox)
 
     def _hint(self, mailbox: str, problem: GmailConnectorError) -> str:
         """What to do about a 403 on a mailbox an OAuth token was pointed at by `user_id`."""
@@ -119,12 +138,20 @@ class TapGmail(Tap):
     def sync_all(self) -> None:
         super().sync_all()
         self.metrics.log_summary(self.logger)
-        if self.failures:
-            lines = "; ".join(f"{where}: {why}" for where, why in sorted(self.failures.items()))
-            self._exit(
-                f"tap-gmail: {len(self.failures)} mailbox stream(s) failed ({lines}). "
-                "Other mailboxes were synced and their state saved."
+        if not self.failures:
+            return
+        for mailbox, streams in sorted(self.failures.items()):
+            reasons = list(dict.fromkeys(why.rstrip(".") for why in streams.values() if why))
+            self.logger.error(
+                "tap-gmail: mailbox %s was not fully synced (streams %s): %s. Its state is "
+                "unchanged for those streams, so the next run resumes them; other mailboxes "
+                "were synced and their state saved.",
+                mailbox,
+                ", ".join(sorted(streams)),
+                "; ".join(reasons),
             )
+        sys.stdout.flush()
+        raise SystemExit(1)
 
     def _exit(self, message: str):
         logging.getLogger(self.name).error(message)
