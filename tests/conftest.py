@@ -8,8 +8,33 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gmail_emulator import EmulatorConfig, start_emulator
+from tests import secrets_guard
 
 FULL = "https://mail.google.com/"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "shows_secret(why): the test's subject prints a secret by design"
+    )
+
+
+def pytest_runtest_setup(item):
+    secrets_guard.reset()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail any test whose captured output, tap/target output or files hold a secret."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "teardown" or item.get_closest_marker("shows_secret"):
+        return
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    found = secrets_guard.scan(list(report.sections), tmp_path)
+    if found:
+        report.outcome = "failed"
+        report.longrepr = "secret leaked: " + "; ".join(sorted(set(found)))
 
 
 class Api:

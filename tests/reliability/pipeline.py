@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gmail_emulator import EmulatorConfig, start_emulator
+from tests import secrets_guard
 from tests.conftest import Api, issue_token
 from tests.tap.conftest import TAP
 
@@ -108,6 +109,7 @@ def run_tap_until(
         last_state, lines = state, 0
         for line in process.stdout:
             lines += 1
+            secrets_guard.watch("tap-gmail stdout", line)
             message = json.loads(line)
             if message["type"] == "RECORD":
                 pending.append((message["stream"], message["record"]))
@@ -120,6 +122,7 @@ def run_tap_until(
                 break
         process.stdout.close()
         returncode = process.wait(60)
+    secrets_guard.watch("tap-gmail stderr", stderr_path.read_text())
     if kill_after_lines is None or returncode == 0:
         committed += pending  # a finished run's tail is covered by its final STATE
     return Run(returncode, committed, last_state, lines, stderr_path.read_text())

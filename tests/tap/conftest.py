@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
+from tests import secrets_guard
 
 TAP = str(Path(sys.executable).parent / "tap-gmail")
 SECRET_MARKERS = ("super-secret-client", "refresh-token-do-not-log")
@@ -64,6 +65,8 @@ def run_tap(
         state_path.write_text(json.dumps(state))
         args += ["--state", str(state_path)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    secrets_guard.watch("tap-gmail stdout", result.stdout)
+    secrets_guard.watch("tap-gmail stderr", result.stderr)
     run = TapRun(result.returncode, stdout=result.stdout, stderr=result.stderr)
     for line in result.stdout.splitlines():
         message = json.loads(line)
