@@ -3,9 +3,12 @@ place and kind but never the value."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests import secrets_guard
 
 
+@pytest.mark.shows_secret("plants fake secrets in its tmp_path to prove the guard finds them")
 def test_guard_finds_every_kind_of_secret_and_never_repeats_it(tmp_path):
     (tmp_path / "state.json").write_text('{"token": "ya29.emu-abcdefghijklmnop"}')
     (tmp_path / "config.json").write_text('{"refresh_token": "1//emu-abcdefghijklmnopqrst"}')
