@@ -149,7 +149,7 @@ class GmailBatch:
                 timeout=transport.policy.timeout_s,
             )
 
-        # Decoded inside the transport's retry: an answer with no readable part at all is
+        # Decoded inside the transport's retry: an answer that is not multipart at all is
         # retried as a whole (batches carry reads and idempotent label changes).
         def decode(response: requests.Response) -> list[PartResult]:
             return _decode(response, parts, transport.mailbox)
@@ -186,10 +186,11 @@ def _encode(parts: list[BatchPart], boundary: str, user_id: str, authorization: 
 def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -> list[PartResult]:
     """Parse a batch answer into one result per part.
 
-    A part whose status line or 2xx body cannot be read, or that is missing, becomes a
-    retryable 502 ``malformedResponse`` result, so only it is sent again. An answer with no
-    readable part at all (not multipart, no boundary, everything garbled or cut off) raises
-    ``MalformedResponse``: the whole request failed and is retried by the transport.
+    A part whose status line or 2xx body cannot be read (garbled, cut off) or that is missing
+    becomes a retryable 502 ``malformedResponse`` result, so ``_execute_chunk`` sends it again
+    (all of them when nothing was readable: the whole chunk is retried) while keeping the
+    parts that were read. An answer that is not multipart at all raises ``MalformedResponse``:
+    the transport retries the request as a whole.
     """
     boundary = _boundary(response.headers.get("Content-Type", ""))
     if boundary is None:
@@ -205,8 +206,6 @@ def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -
         result = _parse_part(parts[index], http, mailbox)
         if result is not None:
             by_index[index] = result
-    if parts and not by_index:
-        raise MalformedResponse(f"batch answer for {len(parts)} part(s) has no readable part")
     results = []
     for index, part in enumerate(parts):
         result = by_index.get(index)
