@@ -178,3 +178,22 @@ def test_new_kinds_are_known_and_the_sequence_is_seeded():
     assert stalls and all(fault.delay_s == pytest.approx(1.234) for fault in stalls)
     key = FaultInjector(rate=0.5, kinds=["stall"], seed=5, stall_ms=99).replay_key()
     assert key["stall_ms"] == 99 and FaultInjector(**key).replay_key() == key
+
+
+def test_cli_and_admin_set_the_new_faults(server):
+    from gmail_emulator.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["--fault-kinds", "stall,close_mid_body,garbled_batch", "--fault-stall-ms", "1500",
+         "--fault-slow-ms", "20", "--fault-methods", "batch,messages.get"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.fault_kinds == ("stall", "close_mid_body", "garbled_batch")
+    assert (config.fault_stall_ms, config.fault_slow_ms) == (1500, 20)
+    assert config.fault_methods == ("batch", "messages.get")
+    replay = admin(
+        server, "config", {"fault_kinds": ["truncated_json", "stall"], "fault_stall_ms": 250}
+    )["replay"]
+    assert replay["kinds"] == ["truncated_json", "stall"] and replay["stall_ms"] == 250
+    with pytest.raises(requests.HTTPError):
+        admin(server, "config", {"fault_kinds": ["bogus"]})
