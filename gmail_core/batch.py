@@ -18,8 +18,10 @@ from urllib.parse import urlencode
 
 import requests
 
-from .errors import ApiError, HistoryExpired
+from .errors import ApiError, HistoryExpired, MalformedResponse
 from .transport import GmailTransport, retry_after_seconds
+
+MALFORMED = "malformedResponse"  # reason of a part whose answer could not be read
 
 MAX_BATCH_SIZE = 100
 DEFAULT_BATCH_SIZE = 50
@@ -66,13 +68,14 @@ class GmailBatch:
         return results
 
     def chunks(self, parts: list[BatchPart]) -> list[list[BatchPart]]:
-        """At most ``batch_size`` parts, and no more units than one second's budget.
+        """At most ``batch_size`` parts, and no more units than the governor's window budget.
 
-        Gmail charges every part, so a batch dearer than the per-second quota would have its
-        tail rejected with 403s however well it was paced.
+        Gmail charges every part, so a batch dearer than what the governor lets through per
+        window (its current adaptive rate, window and safety factor) would have its tail
+        rejected with 403s however well it was paced.
         """
         governor = self.transport.governor
-        budget = governor.units_per_second if governor.units_per_second > 0 else float("inf")
+        budget = governor.window_budget()
         chunks: list[list[BatchPart]] = []
         current: list[BatchPart] = []
         units = 0
@@ -94,7 +97,7 @@ class GmailBatch:
         deadline = time.monotonic() + policy.max_time_s
         refreshed = False
         for attempt in range(policy.max_tries):
-            answers = self._send([part for _, part in pending])
+            answers, token = self._send([part for _, part in pending])
             retry: list[tuple[int, BatchPart]] = []
             hint = 0.0
             expired = False
@@ -111,10 +114,13 @@ class GmailBatch:
             if not retry:
                 break
             if expired:
-                self.transport.auth.force_refresh()
+                self.transport.auth.force_refresh(rejected=token)
                 refreshed = True
-            if any(done[i].error.quota_exceeded for i, _ in retry):
+            errors = [done[i].error for i, _ in retry if done[i].error is not None]
+            if any(error.rate_limited for error in errors):
                 self.transport.governor.throttled(hint or None)
+            elif any(error.status == 429 for error in errors):
+                self.transport.governor.congested()  # back off, but keep the units rate
             wait = max(random.uniform(0, min(policy.max_wait_s, policy.base_s * 2**attempt)), hint)
             if attempt == policy.max_tries - 1 or time.monotonic() + wait > deadline:
                 break
@@ -122,13 +128,16 @@ class GmailBatch:
             pending = retry
         return [done[index] for index in range(len(parts))]
 
-    def _send(self, parts: list[BatchPart]) -> list[PartResult]:
+    def _send(self, parts: list[BatchPart]) -> tuple[list[PartResult], str | None]:
+        """One batch request; also returns the access token its parts carried."""
         transport = self.transport
         boundary = "batch_" + uuid.uuid4().hex
         units = sum(transport.governor.cost(part.method) for part in parts)
         url = f"{transport.api_url}/batch/gmail/v1"
+        used: list[str] = []
 
         def send(headers: dict) -> requests.Response:
+            used.append(headers["Authorization"].partition(" ")[2])
             body = _encode(parts, boundary, transport.user_id, headers["Authorization"])
             return transport.session.post(
                 url,
@@ -140,8 +149,13 @@ class GmailBatch:
                 timeout=transport.policy.timeout_s,
             )
 
-        response = transport.send("batch", units, send)
-        return _decode(response, parts, transport.mailbox)
+        # Decoded inside the transport's retry: an answer that is not multipart at all is
+        # retried as a whole (batches carry reads and idempotent label changes).
+        def decode(response: requests.Response) -> list[PartResult]:
+            return _decode(response, parts, transport.mailbox)
+
+        results = transport.send("batch", units, send, decode=decode)
+        return results, (used[-1] if used else None)
 
 
 def _encode(parts: list[BatchPart], boundary: str, user_id: str, authorization: str) -> bytes:
@@ -170,12 +184,17 @@ def _encode(parts: list[BatchPart], boundary: str, user_id: str, authorization: 
 
 
 def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -> list[PartResult]:
-    content_type = response.headers.get("Content-Type", "")
-    if "boundary=" not in content_type:
-        raise ApiError(
-            response.status_code, "batch response is not multipart", "", "batch", mailbox
-        )
-    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+    """Parse a batch answer into one result per part.
+
+    A part whose status line or 2xx body cannot be read (garbled, cut off) or that is missing
+    becomes a retryable 502 ``malformedResponse`` result, so ``_execute_chunk`` sends it again
+    (all of them when nothing was readable: the whole chunk is retried) while keeping the
+    parts that were read. An answer that is not multipart at all raises ``MalformedResponse``:
+    the transport retries the request as a whole.
+    """
+    boundary = _boundary(response.headers.get("Content-Type", ""))
+    if boundary is None:
+        raise MalformedResponse("batch answer is not multipart/mixed with a boundary")
     by_index: dict[int, PartResult] = {}
     for chunk in response.content.split(b"--" + boundary.encode()):
         if not chunk.strip() or chunk.startswith(b"--"):
@@ -184,20 +203,47 @@ def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -
         index = _content_index(outer)
         if index is None or index >= len(parts):
             continue
-        status_line, _, rest = http.partition(b"\r\n")
-        head, _, body = rest.partition(b"\r\n\r\n")
-        status = int(status_line.split()[1])
-        part = parts[index]
-        by_index[index] = _result(part, status, _headers(head), body.strip(), mailbox)
+        result = _parse_part(parts[index], http, mailbox)
+        if result is not None:
+            by_index[index] = result
     results = []
     for index, part in enumerate(parts):
         result = by_index.get(index)
-        if result is None:  # a part the server did not answer: treat as retryable
-            result = PartResult(
-                part, 503, error=ApiError(503, "no answer", "", part.method, mailbox)
-            )
+        if result is None:  # a part the server did not answer, or not readably: retry it
+            problem = "batch part missing or unreadable"
+            error = ApiError(502, problem, MALFORMED, part.method, mailbox)
+            result = PartResult(part, 502, error=error)
         results.append(result)
     return results
+
+
+def _boundary(content_type: str) -> str | None:
+    if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type:
+        return None
+    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+    return boundary or None
+
+
+def _parse_part(part: BatchPart, http: bytes, mailbox: str) -> PartResult | None:
+    """One part's answer, or None when its status line or its 2xx JSON body is broken."""
+    status_line, _, rest = http.partition(b"\r\n")
+    fields = status_line.split()
+    if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+        return None
+    status = int(fields[1])
+    if not 100 <= status <= 599:
+        return None
+    head, _, body = rest.partition(b"\r\n\r\n")
+    body = body.strip()
+    if status < 400 and body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None  # cut off mid-body: the part ran, its answer is lost
+        if not isinstance(data, dict):
+            return None
+        return PartResult(part, status, data)
+    return _result(part, status, _headers(head), body, mailbox)
 
 
 def _content_index(outer: bytes) -> int | None:

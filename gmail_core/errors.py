@@ -60,7 +60,15 @@ class ApiError(GmailConnectorError):
         return self.status == 403 and self.reason in ("rateLimitExceeded", "userRateLimitExceeded")
 
     @property
+    def rate_limited(self) -> bool:
+        """Gmail's per-user units quota (403 rateLimitExceeded): the only answer that means
+        "send fewer units per second" and so the only one that cuts the governor's rate."""
+        return self.status == 403 and self.retryable
+
+    @property
     def quota_exceeded(self) -> bool:
+        """Refused before running: the 403 units quota, or 429 "too many concurrent requests"
+        (RESOURCE_EXHAUSTED). A 429 asks to back off, not to spend fewer units per second."""
         return self.status in (403, 429) and self.retryable
 
 
@@ -69,7 +77,28 @@ class HistoryExpired(ApiError):
 
 
 class TransientNetworkError(GmailConnectorError):
-    """Connection reset, refused or timed out: retryable."""
+    """Connection reset, refused or timed out: retryable.
+
+    For a call that is not idempotent (messages.send) this means "outcome unknown": the
+    request may have reached Gmail and run. Only ``NotSent`` says it certainly did not.
+    """
+
+
+class NotSent(TransientNetworkError):
+    """The connection could not be opened (refused, DNS, connect timeout): the request never
+    left this process, so even a send may be repeated."""
+
+
+class MalformedResponse(TransientNetworkError):
+    """Gmail's answer could not be read: the connection closed mid-body, a 2xx body that is
+    not the JSON promised, or a batch answer that cannot be parsed. Retryable for an
+    idempotent call; for a send it means the call may have run (reconcile before resending).
+    """
+
+
+class InvalidRequest(GmailConnectorError):
+    """The request could not be built or sent as given (bad ``api_url``, an invalid header,
+    a body that is not JSON-serialisable): retrying cannot help, nothing reached Gmail."""
 
 
 class CircuitOpenError(GmailConnectorError):

@@ -12,7 +12,7 @@ A request dearer than the whole budget (a batch of 100 ``messages.get`` is 500 u
 through when the window is empty. Later callers then wait until it has aged out, so such
 batches are spread over time instead of refused forever. Gmail still charges each part of a
 batch separately, so parts beyond its limit may fail and have to be retried: size batches
-to fit ``units_for_batch(...) <= units_per_second * safety`` when you can.
+to fit ``units_for_batch(...) <= window_budget()`` when you can (``GmailBatch.chunks`` does).
 
 Waiting callers are served in arrival order (FIFO), so a large batch cannot be starved by a
 stream of small calls. Only the head of the queue sleeps, and it sleeps outside the lock.
@@ -123,6 +123,7 @@ class QuotaGovernor:
         self._waits = 0
         self._wait_s = 0.0
         self._throttles = 0
+        self._congestions = 0
 
     # -- costs ---------------------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class QuotaGovernor:
         horizon = now - self._tracking_s
         while self._log and self._log[0][0] <= horizon:
             self._in_window -= self._log.popleft()[1]
-        budget = self._rate * self.window_s * self.safety
+        budget = self._budget()
         if not self._log or self._in_window + units <= budget:
             return 0.0
         used = self._in_window
@@ -182,6 +183,18 @@ class QuotaGovernor:
                 # A microsecond past expiry, so float rounding cannot leave the entry in.
                 return sent_at + self._tracking_s - now + 1e-6
         return 0.0  # unreachable: the loop always ends with used == 0
+
+    def _budget(self) -> float:
+        return self._rate * self.window_s * self.safety
+
+    def window_budget(self) -> float:
+        """Units the governor lets through per window right now: the current (adaptive)
+        rate x Gmail's window x the safety factor; infinite when pacing is off. A batch
+        dearer than this is sent alone into an empty window and Gmail may refuse its tail."""
+        if self.units_per_second <= 0:
+            return float("inf")
+        with self._cond:
+            return self._budget()
 
     def _spend(self, units: int, now: float, waited: float) -> float:
         self._log.append((now, units))
@@ -208,6 +221,13 @@ class QuotaGovernor:
             self._rate = max(floor, self._rate * policy.decrease)
             self._paused_until = max(self._paused_until, self._clock() + pause)
 
+    def congested(self) -> None:
+        """Gmail said 429 "too many concurrent requests": the caller backs off and retries,
+        but the units rate is not cut, since units were not the problem. Concurrency stays
+        capped by ``max_concurrency``; this only counts the event."""
+        with self._cond:
+            self._congestions += 1
+
     def succeeded(self) -> None:
         """A call went through: recover additively toward the configured rate."""
         with self._cond:
@@ -225,6 +245,7 @@ class QuotaGovernor:
                 "waits": self._waits,
                 "wait_s": round(self._wait_s, 6),
                 "throttle_events": self._throttles,
+                "congestion_events": self._congestions,
                 "effective_rate": self._rate,
                 "configured_rate": self.units_per_second,
             }

@@ -9,17 +9,27 @@ token once, and retryable failures back off with full jitter (``backoff``) while
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import backoff
 import requests
+import urllib3
 
-from .errors import ApiError, HistoryExpired, TransientNetworkError
+from .errors import (
+    ApiError,
+    HistoryExpired,
+    InvalidRequest,
+    MalformedResponse,
+    NotSent,
+    TransientNetworkError,
+)
 
 _RETRY_AFTER_IN_MESSAGE = re.compile(r"Retry after (\S+)")
 
@@ -32,7 +42,7 @@ class RetryPolicy:
     max_time_s: float = 300.0
     base_s: float = 0.5
     max_wait_s: float = 32.0
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # connect and read timeout per request: a stalled answer is retried
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -42,12 +52,89 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def is_refused_before_running(error: BaseException) -> bool:
-    """Gmail turned the call away unexecuted (quota 403/429): safe to repeat even a send.
+    """Gmail turned the call away unexecuted (quota 403/429), or the request never left
+    (``NotSent``): safe to repeat even a send.
 
-    A 5xx or a broken connection says nothing about whether the call ran, so a call that is
-    not idempotent must not be blindly repeated after one; its caller has to reconcile.
+    A 5xx, a broken connection or an unreadable answer says nothing about whether the call
+    ran, so a call that is not idempotent must not be blindly repeated after one; its caller
+    has to reconcile.
     """
+    if isinstance(error, NotSent):
+        return True
     return isinstance(error, ApiError) and error.quota_exceeded
+
+
+# requests' errors that say the request itself is wrong: retrying cannot help.
+_NOT_RETRYABLE = (
+    requests.exceptions.URLRequired,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.TooManyRedirects,
+)
+# Everything the HTTP stack can raise while sending or reading an answer.
+_NETWORK_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def network_error(problem: BaseException, method: str, mailbox: str) -> Exception:
+    """The connector's error for an exception from the HTTP stack (no URL, no headers)."""
+    where = f"{type(problem).__name__} calling {method} for {mailbox}"
+    if isinstance(problem, requests.exceptions.InvalidJSONError) and not isinstance(
+        problem, requests.exceptions.JSONDecodeError
+    ):
+        return InvalidRequest(f"{where}: the request body is not JSON-serialisable")
+    if isinstance(problem, _NOT_RETRYABLE):
+        return InvalidRequest(f"{where}: check `api_url`")
+    if isinstance(
+        problem,
+        (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            requests.exceptions.JSONDecodeError,
+            urllib3.exceptions.ProtocolError,
+            urllib3.exceptions.DecodeError,
+            http.client.IncompleteRead,
+        ),
+    ):
+        return MalformedResponse(f"{where}: the answer was cut off or undecodable")
+    if _never_connected(problem):
+        return NotSent(f"{where}: no connection could be opened")
+    return TransientNetworkError(where)
+
+
+def _never_connected(problem: BaseException) -> bool:
+    if isinstance(problem, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(problem, requests.ConnectionError):
+        return False
+    reason = getattr(problem.args[0], "reason", None) if problem.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def json_body(response: requests.Response) -> dict | None:
+    """A 2xx answer's JSON object (None when empty); ``MalformedResponse`` when it is not one.
+
+    Pass it as ``decode`` to ``GmailTransport.send`` so that decoding runs inside the retry.
+    """
+    if not response.content:
+        return None
+    try:
+        data = response.json()
+    except ValueError:  # also requests' JSONDecodeError
+        raise MalformedResponse(
+            f"HTTP {response.status_code} answer is not valid JSON "
+            f"({len(response.content)} bytes; truncated?)"
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"HTTP {response.status_code} answer is not a JSON object")
+    return data
 
 
 def wait_generator(*, base_s: float, max_wait_s: float):
@@ -160,7 +247,9 @@ class GmailTransport:
     ) -> dict | None:
         """One Gmail API method, e.g. ``call("messages.get", "GET", "messages/ID")``.
 
-        ``idempotent=False`` (messages.send) retries only calls Gmail refused unexecuted.
+        ``idempotent=False`` (messages.send) retries only calls Gmail refused unexecuted; a
+        broken or unreadable answer raises ``TransientNetworkError`` (``MalformedResponse``)
+        for the caller to reconcile.
         """
         url = f"{self.base_url}/{path}" if path else self.base_url
 
@@ -174,11 +263,22 @@ class GmailTransport:
                 timeout=self.policy.timeout_s,
             )
 
-        response = self.send(method, self.governor.cost(method), send, idempotent)
-        return response.json() if response.content else None
+        return self.send(method, self.governor.cost(method), send, idempotent, decode=json_body)
 
-    def send(self, method: str, units: int, send, idempotent: bool = True) -> requests.Response:
-        """Run ``send(headers)`` with breaker, retries, governor and auth; returns a 2xx."""
+    def send(
+        self,
+        method: str,
+        units: int,
+        send,
+        idempotent: bool = True,
+        decode: Callable[[requests.Response], Any] | None = None,
+    ) -> Any:
+        """Run ``send(headers)`` with breaker, retries, governor and auth.
+
+        Returns the 2xx response, or ``decode(response)`` when ``decode`` is given. Decoding
+        runs inside the retry: an answer it cannot read (it raises ``MalformedResponse`` or
+        ``ValueError``) is retried like a reset connection when the call is idempotent.
+        """
         policy = self.policy
 
         def on_backoff(details) -> None:
@@ -202,9 +302,9 @@ class GmailTransport:
             base_s=policy.base_s,
             max_wait_s=policy.max_wait_s,
         )(self._once)
-        return self.breaker.call(retrying, method, units, send)
+        return self.breaker.call(retrying, method, units, send, decode)
 
-    def _once(self, method: str, units: int, send) -> requests.Response:
+    def _once(self, method: str, units: int, send, decode=None) -> Any:
         with self.governor.slot():
             waited = self.governor.acquire(units)
             if waited:
@@ -212,30 +312,41 @@ class GmailTransport:
             response = self._send_authorised(method, units, send)
         if response.status_code < 400:
             self.governor.succeeded()
-            return response
+            if decode is None:
+                return response
+            try:
+                return decode(response)
+            except MalformedResponse as problem:
+                raise MalformedResponse(f"{problem} ({method} for {self.mailbox})") from None
+            except (ValueError, requests.RequestException) as problem:
+                raise MalformedResponse(
+                    f"{type(problem).__name__} decoding {method} for {self.mailbox}"
+                ) from None
         error = api_error(response, method, self.mailbox)
-        if error.quota_exceeded:
+        if error.rate_limited:  # only the units quota cuts the rate; a 429 just backs off
             self.governor.throttled(error.retry_after_s)
+        elif error.status == 429:
+            self.governor.congested()
         raise error
 
     def _send_authorised(self, method: str, units: int, send) -> requests.Response:
         refreshed = False
         while True:
-            headers = {"Authorization": f"Bearer {self.auth.token()}"}
+            token = self.auth.token()
+            headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
             try:
                 response = send(headers)
-            except (requests.ConnectionError, requests.Timeout) as problem:
+            except _NETWORK_ERRORS as problem:
                 self.metrics.call(method, self.mailbox, 0, time.perf_counter() - started, units)
-                raise TransientNetworkError(
-                    f"{type(problem).__name__} calling {method} for {self.mailbox}"
-                ) from None
+                raise network_error(problem, method, self.mailbox) from None
             self.metrics.call(
                 method, self.mailbox, response.status_code, time.perf_counter() - started, units
             )
             if response.status_code == 401 and not refreshed:
                 # An access token can die early (revoked, clock skew): refresh once, retry.
-                self.auth.force_refresh()
+                # Name the rejected token: threads that hit the same 401 share one refresh.
+                self.auth.force_refresh(rejected=token)
                 refreshed = True
                 self.governor.acquire(units)  # the retried call is charged again at Gmail
                 continue

@@ -28,6 +28,8 @@ class EmulatorConfig:
     fault_kinds: tuple[str, ...] = ("429", "403", "500", "503")
     fault_methods: tuple[str, ...] = ()
     fault_seed: int | None = None  # defaults to seed
+    fault_slow_ms: float = 2000.0  # extra delay of a "slow" fault
+    fault_stall_ms: float = 30000.0  # how long a "stall" fault holds the answer back
     token_ttl: float = 3600.0
     history_retention: int = 0  # records kept per mailbox; 0 keeps all
     auth_config: str | None = None  # JSON file: clients, refresh_tokens, service_accounts
@@ -57,6 +59,8 @@ class Emulator:
             methods=config.fault_methods or None,
             seed=config.seed if config.fault_seed is None else config.fault_seed,
             latency_ms=config.latency_ms,
+            slow_ms=config.fault_slow_ms,
+            stall_ms=config.fault_stall_ms,
         )
         self.mailboxes: dict[str, Mailbox] = {}
         for index, user in enumerate(config.users):
@@ -150,6 +154,8 @@ class Emulator:
             methods=config.fault_methods or None,
             seed=config.seed if config.fault_seed is None else config.fault_seed,
             latency_ms=config.latency_ms,
+            slow_ms=config.fault_slow_ms,
+            stall_ms=config.fault_stall_ms,
         )
         self.auth.set_ttl(config.token_ttl)
         for mailbox in self.mailboxes.values():

@@ -11,7 +11,8 @@ import secrets
 from http import HTTPStatus
 
 from . import errors, multipart
-from .dispatch import Request, Response, error_response
+from .dispatch import Request, Response, break_answer, error_response
+from .faults import AFTER_RUN, BATCH_METHOD, GARBLED_STATUS, truncated
 
 BATCH_PATHS = ("/batch", "/batch/gmail/v1")
 
@@ -28,7 +29,18 @@ def handle(dispatcher, request: Request, max_parts: int) -> Response:
             )
     except errors.GmailError as error:
         return error_response(error)
-    dispatcher.emulator.stats.batch(len(parts))
+    emulator = dispatcher.emulator
+    # The outer request can be faulted too (fault_methods / per_method_rate "batch").
+    fault = emulator.faults.pick(BATCH_METHOD)
+    if fault is not None:
+        emulator.stats.fault(BATCH_METHOD, fault.kind)
+        if fault.kind == "reset":
+            return Response(0, reset=True)
+        error = emulator.faults.error_for(fault)
+        if error is not None:  # refused as a whole: no part runs
+            return error_response(error)
+    emulator.stats.batch(len(parts))
+    garble_all = fault is not None and fault.kind == "garbled_batch"
     out_boundary = "batch_" + secrets.token_hex(12)
     chunks: list[bytes] = []
     slowest = 0.0
@@ -42,15 +54,22 @@ def handle(dispatcher, request: Request, max_parts: int) -> Response:
             # A connection reset cannot happen inside a part; Gmail reports a 503 there.
             response = error_response(errors.backend_error(503))
         slowest = max(slowest, response.delay_s)
+        if garble_all:
+            response.mangle = "garbled_batch"
         chunks.append(_render_part(out_boundary, headers.get("content-id"), response))
     body = b"".join(chunks) + f"--{out_boundary}--\r\n".encode()
     # Parts run concurrently at Google, so the batch takes as long as its slowest part.
-    return Response(
+    answer = Response(
         200,
         body,
         {"Content-Type": f"multipart/mixed; boundary={out_boundary}"},
         delay_s=slowest,
     )
+    if fault is not None and fault.kind == "slow":
+        answer.delay_s += fault.delay_s
+    elif fault is not None and fault.kind in AFTER_RUN and not garble_all:
+        break_answer(answer, fault)  # the socket server cuts, truncates or resets it
+    return answer
 
 
 def _inner_request(content: bytes, outer_headers: dict[str, str]) -> Request | None:
@@ -76,6 +95,9 @@ def _inner_request(content: bytes, outer_headers: dict[str, str]) -> Request | N
 
 
 def _render_part(boundary: str, content_id: str | None, response: Response) -> bytes:
+    """One answer part. A part cannot lose its connection, so ``close_mid_body`` cuts the
+    part's body under its full Content-Length, ``truncated_json`` cuts it under a matching
+    one, and ``garbled_batch`` breaks its status line."""
     reason = (
         HTTPStatus(response.status).phrase
         if response.status in HTTPStatus._value2member_map_
@@ -86,10 +108,15 @@ def _render_part(boundary: str, content_id: str | None, response: Response) -> b
         inner_id = content_id.strip().strip("<>")
         lines.append(f"Content-ID: <response-{inner_id}>")
     lines.append("")
-    lines.append(f"HTTP/1.1 {response.status} {reason}")
+    status_line = f"HTTP/1.1 {response.status} {reason}"
+    lines.append(GARBLED_STATUS if response.mangle == "garbled_batch" else status_line)
+    body = response.body
+    if response.mangle in ("close_mid_body", "truncated_json"):
+        body = truncated(body)
     for name, value in response.headers.items():
         lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(response.body)}")
+    length = len(response.body) if response.mangle == "close_mid_body" else len(body)
+    lines.append(f"Content-Length: {length}")
     lines.append("")
     lines.append("")
-    return "\r\n".join(lines).encode("latin-1") + response.body + b"\r\n"
+    return "\r\n".join(lines).encode("latin-1") + body + b"\r\n"

@@ -8,7 +8,7 @@ import sys
 import time
 
 from .backend import Emulator, EmulatorConfig
-from .faults import FAULT_KINDS
+from .faults import FAULT_HELP, FAULT_KINDS
 from .routes import ROUTES
 from .server import EmulatorServer
 
@@ -57,15 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault-kinds",
         type=_csv,
         default=["429", "403", "500", "503"],
-        help=f"comma-separated subset of {','.join(FAULT_KINDS)}",
+        help="comma-separated subset of: "
+        + "; ".join(f"{kind} = {what}" for kind, what in FAULT_HELP.items()),
     )
     p.add_argument(
         "--fault-methods",
         type=_csv,
         default=[],
-        help="limit faults to these methods, e.g. messages.get,history.list",
+        help="limit faults to these methods, e.g. messages.get,history.list; "
+        "'batch' is the outer request of a batch (its parts match their own methods)",
     )
     p.add_argument("--fault-seed", type=int, default=None, help="fault RNG seed (default: --seed)")
+    p.add_argument(
+        "--fault-slow-ms", type=float, default=2000.0, help="extra delay of a 'slow' fault, ms"
+    )
+    p.add_argument(
+        "--fault-stall-ms",
+        type=float,
+        default=30000.0,
+        help="how long a 'stall' fault holds an answer back, ms",
+    )
     p.add_argument("--token-ttl", type=float, default=3600.0, help="access-token lifetime, s")
     p.add_argument(
         "--history-retention",
@@ -106,6 +117,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         fault_kinds=tuple(args.fault_kinds),
         fault_methods=tuple(args.fault_methods),
         fault_seed=args.fault_seed,
+        fault_slow_ms=args.fault_slow_ms,
+        fault_stall_ms=args.fault_stall_ms,
         token_ttl=args.token_ttl,
         history_retention=args.history_retention,
         auth_config=args.auth_config,

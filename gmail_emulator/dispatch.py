@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from . import errors, fieldmask, routes
 from .auth import check_scopes
 from .backend import Emulator
+from .faults import AFTER_RUN, Fault
 from .handlers import HANDLERS
 from .models import Mailbox
 from .uploads import parse_body
@@ -40,6 +41,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # drop the connection without answering (injected fault)
     delay_s: float = 0.0  # sleep before answering (latency, slow-response fault)
+    # close_mid_body | truncated_json | garbled_batch: how the layer that writes this answer
+    # (socket server, or batch part renderer) must break it; "" for an intact answer
+    mangle: str = ""
 
 
 def json_response(status: int, payload: dict | None, headers: dict | None = None) -> Response:
@@ -85,8 +89,8 @@ class Dispatcher:
         method_id = route.method_id
         delay = emulator.faults.latency_s()
         fault = emulator.faults.pick(method_id)
-        lost = fault is not None and fault.kind == "lost_response"
-        if fault is not None and not lost:
+        after_run = fault is not None and fault.kind in AFTER_RUN
+        if fault is not None and not after_run:
             emulator.stats.fault(method_id, fault.kind)
             if fault.kind == "reset":
                 _sleep(delay, inline_delay)
@@ -132,10 +136,20 @@ class Dispatcher:
             _sleep(delay, inline_delay and not slept)
         emulator.stats.call(method_id, user, status, units)
         response.delay_s = 0 if inline_delay else delay
-        if lost:
+        if after_run:
             emulator.stats.fault(method_id, fault.kind)
-            response.reset = True
+            break_answer(response, fault)
         return response
+
+
+def break_answer(response: Response, fault: Fault) -> None:
+    """Apply a fault that lets the call run but spoils (or withholds) its answer."""
+    if fault.kind == "lost_response":
+        response.reset = True
+    elif fault.kind == "stall":
+        response.delay_s += fault.delay_s
+    else:
+        response.mangle = fault.kind
 
 
 def _sleep(seconds: float, inline: bool) -> None:

@@ -17,16 +17,41 @@ from dataclasses import dataclass
 from . import errors
 from .quota import iso_utc
 
-# "lost_response" runs the call, then resets the connection: the change happened but the
-# client never hears of it (what makes a blindly retried send a duplicate).
-FAULT_KINDS = ("429", "403", "500", "503", "reset", "slow", "lost_response")
+# What each kind does (``FAULT_HELP``). Kinds in ``AFTER_RUN`` let the call run first, so a
+# change really happens while the client cannot tell (a blindly retried send duplicates).
+FAULT_HELP = {
+    "429": "429 RESOURCE_EXHAUSTED (too many concurrent requests), call not run",
+    "403": "403 rateLimitExceeded with Gmail's 'Retry after <time>' message, call not run",
+    "500": "500 backendError, call not run",
+    "503": "503 backendError, call not run",
+    "reset": "connection reset (RST) before any answer, call not run",
+    "slow": "call runs after an extra delay of slow_ms (fault_slow_ms, default 2000)",
+    "stall": "call runs, its answer is held back stall_ms (fault_stall_ms, default 30000): "
+    "the client's read timeout must turn it into a retry",
+    "lost_response": "call runs, then the connection is reset: the answer is lost",
+    "close_mid_body": "call runs; status line and headers with the full Content-Length, half "
+    "the body, then the connection closes (an empty body is cut in the headers)",
+    "truncated_json": "call runs; its answer (200 for a success) is cut in half under a matching "
+    "Content-Length: HTTP is fine, the JSON is not",
+    "garbled_batch": "call runs; in a batch the part's status line is malformed "
+    "('HTTP/1.1 abc'), on the outer batch request every part's is; a plain call's body "
+    "is replaced by non-JSON",
+}
+FAULT_KINDS = tuple(FAULT_HELP)
+AFTER_RUN = ("stall", "lost_response", "close_mid_body", "truncated_json", "garbled_batch")
 DEFAULT_KINDS = ("429", "403", "500", "503")
 RATE_LIMIT_RETRY_S = 1.0
+DEFAULT_SLOW_MS = 2000.0
+DEFAULT_STALL_MS = 30000.0
+# The outer request of a batch is faulted under this method name ("batch" in fault_methods or
+# per_method_rate targets it alone), from its own random stream: adding or removing batch
+# requests never shifts the faults the calls themselves see under the same seed.
+BATCH_METHOD = "batch"
 
 
 @dataclass
 class Fault:
-    """One injected failure; ``delay_s`` is how long a "slow" fault stalls."""
+    """One injected failure; ``delay_s`` is how long a "slow" or "stall" fault waits."""
 
     kind: str
     delay_s: float = 0.0
@@ -47,7 +72,8 @@ class FaultInjector:
         methods: Iterable[str] | None = None,
         seed: int = 0,
         latency_ms: float = 0.0,
-        slow_ms: float = 2000.0,
+        slow_ms: float = DEFAULT_SLOW_MS,
+        stall_ms: float = DEFAULT_STALL_MS,
         per_method_rate: dict[str, float] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ):
@@ -64,6 +90,7 @@ class FaultInjector:
             seed=seed,
             latency_ms=latency_ms,
             slow_ms=slow_ms,
+            stall_ms=stall_ms,
             per_method_rate=per_method_rate,
         )
 
@@ -76,6 +103,7 @@ class FaultInjector:
             "seed",
             "latency_ms",
             "slow_ms",
+            "stall_ms",
             "per_method_rate",
         }
         if unknown:
@@ -94,9 +122,11 @@ class FaultInjector:
         merged["seed"] = int(merged["seed"])
         merged["latency_ms"] = max(0.0, float(merged["latency_ms"]))
         merged["slow_ms"] = max(0.0, float(merged["slow_ms"]))
+        merged["stall_ms"] = max(0.0, float(merged["stall_ms"]))
         with self._lock:
             if "seed" in settings:
                 self._rng = random.Random(merged["seed"])
+                self._batch_rng = random.Random(f"{merged['seed']}:{BATCH_METHOD}")
             self._settings = merged
 
     def _rate_for(self, method_id: str) -> float:
@@ -112,18 +142,22 @@ class FaultInjector:
         """The fault to inject into this call, if any.
 
         Every call draws exactly two numbers, whatever the outcome, so one method's settings
-        never shift the faults another method sees under the same seed.
+        never shift the faults another method sees under the same seed. The outer request of
+        a batch (``BATCH_METHOD``) draws from a stream of its own.
         """
         with self._lock:
             self._picks += 1
-            roll, choice = self._rng.random(), self._rng.random()
+            rng = self._batch_rng if method_id == BATCH_METHOD else self._rng
+            roll, choice = rng.random(), rng.random()
             if roll >= self._rate_for(method_id):
                 return None
             kinds = self._settings["kinds"]
             kind = kinds[min(int(choice * len(kinds)), len(kinds) - 1)]
             self._by_kind[kind] += 1
             self._by_method[method_id] += 1
-            delay = self._settings["slow_ms"] / 1000.0 if kind == "slow" else 0.0
+            delay = 0.0
+            if kind in ("slow", "stall"):
+                delay = self._settings[f"{kind}_ms"] / 1000.0
             return Fault(kind, delay)
 
     def latency_s(self) -> float:
@@ -160,8 +194,18 @@ class FaultInjector:
                 "seed": settings["seed"],
                 "latency_ms": settings["latency_ms"],
                 "slow_ms": settings["slow_ms"],
+                "stall_ms": settings["stall_ms"],
                 "per_method_rate": dict(settings["per_method_rate"]),
             }
+
+
+def truncated(body: bytes) -> bytes:
+    """The first half of a body (what ``truncated_json`` and ``close_mid_body`` send)."""
+    return body[: len(body) // 2]
+
+
+GARBLED_BODY = b"<html><body>garbled</body></html>"  # a plain call's ``garbled_batch`` answer
+GARBLED_STATUS = "HTTP/1.1 abc Garbled"  # a batch part's ``garbled_batch`` status line
 
 
 def _rate(value: float, what: str) -> float:

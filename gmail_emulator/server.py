@@ -12,7 +12,6 @@ import json
 import socket
 import struct
 import threading
-import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
@@ -21,6 +20,7 @@ from . import admin, batch, oauth_pages
 from .auth import TokenError
 from .backend import Emulator, EmulatorConfig
 from .dispatch import Dispatcher, Request, Response, json_response
+from .faults import GARBLED_BODY, truncated
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,8 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request.from_target(self.command, self.path, headers, body)
         self.server.emulator.stats.http_request()
         response = self.server.route(request)
-        if response.delay_s:
-            time.sleep(response.delay_s)
+        if response.delay_s and self.server.stopping.wait(response.delay_s):
+            self.close_connection = True  # stalled until the server stopped: just hang up
+            return
         if response.reset:
             self._reset()
             return
@@ -74,9 +75,14 @@ class _Handler(BaseHTTPRequestHandler):
             return None
 
     def _write(self, response: Response) -> None:
+        body = response.body
+        if response.mangle == "truncated_json":
+            body = truncated(body)  # and a Content-Length that matches: only the JSON is bad
+        elif response.mangle == "garbled_batch":
+            body = GARBLED_BODY
         phrase = HTTPStatus(response.status).phrase
         lines = [f"HTTP/1.1 {response.status} {phrase}"]
-        headers = {"Content-Length": str(len(response.body))}
+        headers = {"Content-Length": str(len(body))}
         headers.update(response.headers)
         headers.setdefault("Date", self.date_time_string())
         headers.setdefault("Server", "ESF")
@@ -84,7 +90,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             lines.append(f"{name}: {value}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + response.body)
+        if response.mangle == "close_mid_body":
+            # The full Content-Length was promised; send half, then close (FIN, not RST).
+            self.wfile.write(head + truncated(body) if body else truncated(head))
+            self.close_connection = True
+            return
+        self.wfile.write(head + body)
 
     def _reset(self) -> None:
         """Close with RST (SO_LINGER 0): what a client sees as 'connection reset by peer'."""
@@ -103,6 +114,7 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self.dispatcher = Dispatcher(emulator)
         self.verbose = verbose
+        self.stopping = threading.Event()  # wakes stalled answers when the server stops
 
     def handle_error(self, request, client_address) -> None:
         """A client hanging up mid-request (killed tap, reset) is normal, not a server bug."""
@@ -175,6 +187,7 @@ class EmulatorServer:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -278,3 +278,17 @@ def test_emulator_window_allows_a_burst_of_its_whole_budget_then_refuses():
     assert refused.value.code == 403
     fake.now += 10.001
     limiter.charge("alice@example.com", "messages.send")
+
+
+def test_window_budget_is_what_the_governor_lets_through():
+    fake = FakeTime()
+    gov = governor(fake, units_per_second=250, window_s=2.0, safety=0.9)
+    assert gov.window_budget() == pytest.approx(250 * 2.0 * 0.9)
+    assert gov.acquire(450) == 0.0  # exactly the budget fits in one window
+    assert gov.acquire(1) > 0  # one more unit waits
+    gov.throttled(0)
+    assert gov.window_budget() == pytest.approx(250 * 0.7 * 2.0 * 0.9)
+    gov.congested()  # a 429 is counted but cuts nothing
+    assert gov.window_budget() == pytest.approx(250 * 0.7 * 2.0 * 0.9)
+    assert gov.snapshot()["congestion_events"] == 1 and gov.snapshot()["throttle_events"] == 1
+    assert QuotaGovernor(units_per_second=0).window_budget() == float("inf")

@@ -136,4 +136,9 @@ def test_batch_chunks_respect_size_and_quota_budget(server):
     client = _client(server, quota_units_per_second=100, batch_size=50)
     parts = [BatchPart("messages.get", "GET", f"messages/{n:016x}") for n in range(45)]
     chunks = client.batcher.chunks(parts)
-    assert [len(c) for c in chunks] == [20, 20, 5]
+    # the governor's real budget: 100 u/s x 1 s window x 0.96 safety = 96 units = 19 gets
+    assert client.governor.window_budget() == pytest.approx(96)
+    assert [len(c) for c in chunks] == [19, 19, 7]
+    client.governor.throttled(0)  # Gmail said "rate limit": the effective rate drops to 70%
+    assert client.governor.window_budget() == pytest.approx(96 * 0.7)
+    assert [len(c) for c in client.batcher.chunks(parts)] == [13, 13, 13, 6]
