@@ -57,9 +57,16 @@ class ClientSettings:
                 "leave it at 1 unless you know"
                 " your project's quota is averaged over a longer window.",
             )
+        timeout = float(config.get("request_timeout_s") or 60.0)
+        if not 1 <= timeout <= 600:
+            raise ConfigError(
+                "request_timeout_s",
+                f"{timeout} is outside 1..600",
+                "60 suits Gmail; lower it only to retry stalled answers sooner.",
+            )
         return cls(
             api_url, rate, concurrency, batch_size, config.get("quota_costs"),
-            quota_window_s=window,
+            retry=RetryPolicy(timeout_s=timeout), quota_window_s=window,
         )  # fmt: skip
 
 

@@ -61,6 +61,11 @@ _PROPERTIES: dict[str, dict] = {
         "bursts, and lets 100-unit sends approach 2.5/s)",
         default=1,
     ),
+    "request_timeout_s": _nullable(
+        "number",
+        "Seconds to wait for Gmail's answer before retrying the call (1..600)",
+        default=60,
+    ),
     "quota_costs": _nullable(
         "object",
         'Override per-method quota costs, e.g. {"messages.get": 20}',

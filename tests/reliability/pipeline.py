@@ -2,9 +2,8 @@
 
 ``Table`` applies RECORD messages the way an upserting loader with soft deletes does: the
 latest record per (mailbox, id) wins and ``_sdc_deleted_at`` removes the row. The reference
-is a clean full sync of the same mailbox, read right after the run under test: a full sync
-plus any number of interrupted or faulty incremental runs must load exactly that table.
-(``mutate`` never trashes or spams a message, which a full sync would not list.)
+is the same sequence of runs (full, then incremental) made cleanly against the same mailbox
+right before or after the runs under test: taps only read, so both see the same mailbox.
 """
 
 from __future__ import annotations
@@ -133,10 +132,9 @@ def load(table: Table, run: Run) -> None:
         table.apply(stream, record)
 
 
-def reference_table(tmp_path: Path, config: dict) -> Table:
-    """A clean full sync of the mailbox as it is now."""
-    run = run_tap_until(tmp_path, config, None)
+def clean_run(tmp_path: Path, config: dict, state: dict | None, table: Table) -> dict:
+    """One uninterrupted run loaded into ``table``; returns its final state."""
+    run = run_tap_until(tmp_path, config, state)
     assert run.returncode == 0, run.stderr[-3000:]
-    table = Table()
     load(table, run)
-    return table
+    return run.state

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from tests.reliability.conftest import FULL
-from tests.reliability.pipeline import Table, emulator, load, mutate, reference_table, run_tap_until
+from tests.reliability.pipeline import Table, emulator, load, mutate, run_tap_until
 from tests.tap.conftest import tap_config
 
 pytestmark = pytest.mark.timeout(900)
@@ -44,14 +44,14 @@ def test_kill_9_at_seeded_points_loses_nothing(tmp_path):
         assert killed.rows == reference.rows
 
         mutate(server, seed=5, changes=60)
-        incremental = run_tap_until(tmp_path, config, state)  # its length sets the kill range
+        incremental = run_tap_until(tmp_path, config, clean.state)
         assert incremental.returncode == 0 and incremental.committed
+        load(reference, incremental)
         _killed_until_done(
             tmp_path, config, state, rng, KILL_POINTS - full_kills, incremental.lines, killed
         )
-        after = reference_table(tmp_path, config)
-        assert killed.rows == after.rows
-        counts = after.counts()
+        assert killed.rows == reference.rows
+        counts = reference.counts()
         assert counts["messages"] > MESSAGES // 2 and counts["threads"] and counts["labels"]
         print(f"survived {KILL_POINTS} kill -9 points; final table {counts}")
     finally:
