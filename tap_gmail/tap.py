@@ -31,6 +31,7 @@ class TapGmail(Tap):
     """Gmail messages, threads and labels as CP-CAL records, full then incremental."""
 
     name = "tap-gmail"
+    package_name = "gmail-connector"  # the distribution whose version --version prints
     config_jsonschema = settings.CONFIG_SCHEMA
     # msgspec serialises records ~10x faster than the default json writer.
     message_writer_class = MsgSpecWriter

@@ -31,6 +31,7 @@ class TargetGmail(Target):
     """Apply label changes, label upserts and exactly-once sends to Gmail mailboxes."""
 
     name = "target-gmail"
+    package_name = "gmail-connector"  # the distribution whose version --version prints
     config_jsonschema = CONFIG_SCHEMA
     message_reader_class = MsgSpecReader  # ~3x faster line decoding than json
     default_sink_class = None
