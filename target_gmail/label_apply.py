@@ -47,6 +47,17 @@ class LabelChangeApplier:
         self.mutator = mutator
         self.create_missing = create_missing
 
+    def check(self, changes: list[tuple[int, LabelChange]]) -> dict[int, Outcome]:
+        """The records that would be rejected, found without any call that changes something
+        (labels to be created are only checked, not created)."""
+        outcomes: dict[int, Outcome] = {}
+        for index, change in changes:
+            try:
+                self._resolve(change, dry=True)
+            except Rejected as rejected:
+                outcomes[index] = Outcome("rejected", rejected.reason)
+        return outcomes
+
     def apply(
         self, changes: list[tuple[int, LabelChange]], all_or_nothing: bool = False
     ) -> dict[int, Outcome]:
@@ -90,8 +101,8 @@ class LabelChangeApplier:
                 outcomes.update({i: outcome for i in net.records})
         return outcomes
 
-    def _resolve(self, change: LabelChange) -> tuple[set[str], set[str]]:
-        resolve, create = self.directory.resolve, self.create_missing
+    def _resolve(self, change: LabelChange, dry: bool = False) -> tuple[set[str], set[str]]:
+        resolve, create = (self._lookup if dry else self.directory.resolve), self.create_missing
         if change.desired_names is None:
             add = {resolve(label, create, "add_labels") for label in change.add}
             remove = {resolve(label, False, "remove_labels") for label in change.remove}
@@ -104,6 +115,12 @@ class LabelChangeApplier:
         wanted = {resolve(name, create, "label_names") for name in names}
         had = set(change.read_ids) - UNMODIFIABLE
         return wanted - had, had - wanted
+
+    def _lookup(self, name: str, create: bool, field: str) -> str:
+        """``resolve`` without creating: the id, or a stand-in for a label still to create."""
+        self.directory.check(name, create, field)
+        found = self.directory.find(name)
+        return found["id"] if found is not None else f"new:{name.strip().lower()}"
 
     def _group_name(self, add: frozenset, remove: frozenset) -> str:
         def names(ids) -> str:

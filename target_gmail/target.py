@@ -46,6 +46,7 @@ class TargetGmail(Target):
         self.rejects = Rejects(self.settings.rejects_path, self.settings.on_invalid_record)
         self.counts: Counter[tuple[str, str]] = Counter()
         self.failures: dict[str, str] = {}
+        self._down: dict[str, str] = {}  # mailbox -> why it failed for the rest of the run
         self._lock = threading.Lock()
         self._mailboxes: Mailboxes | None = None
         self._ledger: Ledger | None = None
@@ -116,10 +117,29 @@ class TargetGmail(Target):
             self.rejects.reject(stream, record, reason)
 
     def mailbox_failed(self, mailbox: str, stream: str, problem, records: int) -> None:
+        """Records that failed (not rejected): the run ends non-zero without new state."""
         with self._lock:
+            first = f"{mailbox}/{stream}" not in self.failures
             self.failures.setdefault(f"{mailbox}/{stream}", str(problem))
             self.counts[(stream, "failed")] += records
-        self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+        if first:
+            self.logger.warning("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+
+    def mailbox_down(self, mailbox: str, stream: str, problem, records: int) -> None:
+        """A mailbox-wide failure (Gmail down, breaker open, access revoked): the mailbox
+        gets no further call in this run; its later batches are counted as failed."""
+        with self._lock:
+            self._down.setdefault(mailbox, str(problem))
+        self.mailbox_failed(mailbox, stream, problem, records)
+
+    def is_down(self, mailbox: str) -> bool:
+        with self._lock:
+            return mailbox in self._down
+
+    def skip_down(self, mailbox: str, stream: str, records: int) -> None:
+        with self._lock:
+            self.failures.setdefault(f"{mailbox}/{stream}", self._down[mailbox])
+            self.counts[(stream, "failed")] += records
 
     def _write_state_message(self, state: dict) -> None:
         if self.failures:
