@@ -116,7 +116,8 @@ class ActionSink(BatchSink):
             return
         for index, _, parsed, kept in items:
             outcome = outcomes.get(index) or Outcome("rejected", "no outcome (internal error)")
-            self._target.count(self.action, outcome.status)
+            if outcome.status != "failed":  # failures are counted by mailbox_failed
+                self._target.count(self.action, outcome.status)
             if outcome.status == "rejected":
                 self._target.reject_later(self.stream_name, self.shown(kept, parsed),
                                           outcome.reason)  # fmt: skip
@@ -234,15 +235,14 @@ class OutboundMessageSink(ActionSink):
                         for index, rec in wave}  # fmt: skip
                 outcomes.update({index: job.result() for index, job in jobs.items()})
         if stop.error is not None:  # the rest of this mailbox's batch was not started
-            skipped = sum(1 for outcome in outcomes.values() if outcome.status == "skipped")
-            self._target.mailbox_down(mailbox.name, self.stream_name, stop.error, skipped)
+            self._target.mailbox_down(mailbox.name, self.stream_name, stop.error, 0)
         return outcomes
 
     @staticmethod
     def _send_one(sender, item, stop: _Stop) -> Outcome:
         """One send; after a mailbox-wide error, or a rejection with ``fail``, none starts."""
         if stop.reason is not None:
-            return Outcome("skipped", stop.reason)
+            return Outcome("failed" if stop.error else "skipped", stop.reason)
         record, composed = item
         try:
             return sender.send(record, composed)
@@ -251,9 +251,9 @@ class OutboundMessageSink(ActionSink):
             return Outcome("rejected", rejected.reason)
         except UnresolvedSend as unresolved:
             return Outcome("failed", str(unresolved))
-        except GmailConnectorError as error:
+        except GmailConnectorError as error:  # a send at intent is reconciled by a rerun
             stop.failed(error)
-            return Outcome("skipped", stop.reason)
+            return Outcome("failed", str(error))
 
 
 class _Stop:

@@ -27,6 +27,20 @@ from .settings import CONFIG_SCHEMA, IGNORE, TargetSettings
 from .sinks import SINKS, IgnoredStreamSink
 
 
+class _GiveUpIsNotTheEnd(logging.Filter):
+    """``backoff`` logs each call it gives up on at ERROR. For the target that is not the
+    run's verdict: a send is reconciled, a mailbox fails alone, and the run's one ERROR line
+    says what happened. So those lines are passed on as WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("backoff").addFilter(_GiveUpIsNotTheEnd())
+
+
 class TargetGmail(Target):
     """Apply label changes, label upserts and exactly-once sends to Gmail mailboxes."""
 
@@ -186,9 +200,10 @@ class TargetGmail(Target):
             self._ledger.close()
 
     def _exit(self, message: str):
+        """One error line (logged, no traceback), then exit status 1."""
         logging.getLogger(self.name).error(message)
         sys.stdout.flush()
-        raise SystemExit(message)
+        raise SystemExit(1)
 
 
 def main() -> None:
