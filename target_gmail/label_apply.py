@@ -28,6 +28,9 @@ class Outcome:
     reason: str | None = None
 
 
+_NOT_STARTED = Outcome("skipped", "not applied: Gmail refused another record of its batch")
+
+
 @dataclass
 class _Net:
     """The net effect on one message or thread of all its records in this batch."""
@@ -91,12 +94,21 @@ class LabelChangeApplier:
             else:
                 groups.setdefault((frozenset(net.add), frozenset(net.remove)), []).append(target_id)
         by_message = {tid: net for (kind, tid), net in targets.items() if kind == "message"}
+        refused = False  # with all_or_nothing, Gmail refusing one record stops the rest
         for (add, remove), ids in groups.items():
             for start in range(0, len(ids), MAX_BATCH_MODIFY_IDS):
                 chunk = ids[start : start + MAX_BATCH_MODIFY_IDS]
-                for message_id, outcome in self._modify_messages(chunk, add, remove).items():
+                if refused:
+                    results = dict.fromkeys(chunk, _NOT_STARTED)
+                else:
+                    results = self._modify_messages(chunk, add, remove)
+                for message_id, outcome in results.items():
                     outcomes.update({i: outcome for i in by_message[message_id].records})
-        if threads:
+                rejected = any(o.status == "rejected" for o in results.values())
+                refused = refused or (all_or_nothing and rejected)
+        if threads and refused:
+            outcomes.update({i: _NOT_STARTED for _, net in threads for i in net.records})
+        elif threads:
             for (_, net), outcome in zip(threads, self._modify_threads(threads), strict=True):
                 outcomes.update({i: outcome for i in net.records})
         return outcomes

@@ -13,8 +13,9 @@ from gmail_core.transport import RetryPolicy
 from gmail_emulator import EmulatorConfig, start_emulator
 from target_gmail.ledger import INTENT
 from tests.conftest import Api, admin, issue_token
-from tests.target.harness import record, run_target, schema, stats, target_config
+from tests.target.harness import record, run_target, schema, stats
 from tests.target.test_exactly_once import times_sent
+from tests.target.test_labels_and_mailboxes import _delegated as delegated
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 KEYS = [f"outage-{n}" for n in range(6)]
@@ -46,7 +47,8 @@ def emu():
 
 def test_permanent_outage_ends_in_bounded_time_then_rerun_sends_once(emu, tmp_path):
     assert retry_bound_s() == 63.5  # RetryPolicy() defaults: 0.5+1+2+4+8+16+32 s
-    config = target_config(emu, tmp_path, user_id=ALICE, max_concurrency=WORKERS)
+    # Delegated: the mailbox address is known without a call, so sends reach Gmail's 503.
+    config = delegated(emu, tmp_path, [ALICE], max_concurrency=WORKERS)
     lines = [schema("outbound_messages")] + [
         record("outbound_messages", {"id": k, "to": [BOB], "subject": k, "body": k}) for k in KEYS
     ]
