@@ -3,7 +3,7 @@
 #
 #   scripts/bootstrap_meltano.sh                    # tap-gmail tap-jsonl target-gmail target-duckdb
 #                                                   #   target-jsonl meltano-map-transformer
-#   scripts/bootstrap_meltano.sh --with-postgres    # ... and target-postgres
+#   scripts/bootstrap_meltano.sh --with-postgres    # ... and target-postgres, tap-postgres
 #   scripts/bootstrap_meltano.sh --all              # every plugin in meltano.yml
 #   scripts/bootstrap_meltano.sh PLUGIN...          # ... and these plugins too
 #
@@ -34,7 +34,7 @@ editable=(tap-gmail target-gmail)
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --with-postgres) plugins+=(target-postgres) ;;
+        --with-postgres) plugins+=(target-postgres tap-postgres) ;;
         --all) plugins=() ;;
         -h | --help)
             sed -n '2,16p' "$0"
