@@ -19,7 +19,7 @@ import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
 from tests import secrets_guard
-from tests.conftest import Api, admin, issue_token
+from tests.conftest import Api, issue_token
 from tests.pgserver import PgServer, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,14 +145,6 @@ def summary(result: subprocess.CompletedProcess) -> dict:
     found = re.findall(r"target-gmail summary: (\{.*?\})\s*$", result.stderr, re.MULTILINE)
     assert found, result.stderr[-4000:]
     return ast.literal_eval(found[-1])
-
-
-def stats(emu) -> dict:
-    return admin(emu, "stats")
-
-
-def reset_stats(emu) -> None:
-    admin(emu, "stats/reset", {})
 
 
 def listed(api: Api, kind: str, **params) -> list[dict]:
