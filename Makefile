@@ -34,7 +34,7 @@ demo: venv meltano
 test: venv meltano-postgres postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 # The whole failure-path proof suite; `make test` runs its CI subset.
 reliability: venv meltano
