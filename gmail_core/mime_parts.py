@@ -14,9 +14,10 @@ Rules, the same for both shapes:
   the ``message/rfc822`` part (``parts``); for raw, ``email`` parses the enclosed message.
 - A ``message/rfc822`` part, a part with a filename or an ``attachmentId`` is an attachment;
   the parts inside an enclosed message are part of that attachment and not listed.
-- Only ``MAX_DEPTH`` levels of nesting are walked; deeper parts are ignored (Gmail's parser,
-  and the emulator's, stop at a similar depth). ``email.parser`` recurses once per level, so a
-  raw message nested beyond Python's recursion limit is read for its headers only.
+- Only ``MAX_DEPTH`` (64, the emulator's limit too) levels of nesting are walked; deeper parts
+  are ignored: no body, no attachments from below the cap, and nothing in the record says so.
+  ``email.parser`` recurses once per level, so a raw message nested beyond Python's recursion
+  limit (a few hundred levels) is read for its headers only.
 - Each body keeps at most ``MAX_BODY_BYTES`` decoded bytes of its part. A longer one is cut
   (never inside a character) and ends with ``TEXT_CUT``/``HTML_CUT``, which say how many bytes
   were kept of how many; text derived from a cut HTML body ends with ``TEXT_CUT`` too. The

@@ -151,9 +151,14 @@ def _codec(charset: str) -> str | None:
     """Python's codec name for a declared charset; None when unknown, bogus or not text."""
     try:
         name = codecs.lookup(charset.strip(" \t\r\n\"'\x00")).name
-        b"".decode(name)  # LookupError for bytes-to-bytes codecs: charset=base64, zlib, hex
     except (LookupError, ValueError, TypeError):  # ValueError: an embedded NUL
         return None
+    try:
+        b"a".decode(name)
+    except LookupError:  # a bytes-to-bytes or str-to-str codec: charset=base64, zlib, rot13
+        return None
+    except (UnicodeError, ValueError):  # a text codec that just can't decode b"a" (utf-16)
+        pass
     return name
 
 
