@@ -91,3 +91,16 @@ def test_html_only_message_with_a_table_through_normalize_message():
     rec = check(normalize_message(message(payload), BOX, {}))
     assert rec["body_text"] == rec["body"] == "Invoice\n\nName\tTotal"
     assert rec["body_html"] == markup
+
+
+@pytest.mark.parametrize("unit", ["</", "<?", "<!", "<", "<!--", "<a b='"])
+def test_unclosed_markup_after_the_last_tag_is_text(unit):
+    # Without the escaping in html_to_text, Python < 3.11.13 spends seconds on this (gh-135462).
+    markup = "<p>ok</p>" + unit * 100_000
+    text = html_to_text(markup)
+    assert text.startswith("ok") and len(text) >= 100_000
+
+
+def test_text_after_the_last_tag_keeps_its_less_than_signs():
+    assert html_to_text("<b>1</b> < 2 and a </b") == "1 < 2 and a </b"
+    assert html_to_text("x <? y") == "x <? y"
