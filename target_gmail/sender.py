@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from gmail_core.batch import BatchPart
 from gmail_core.client import MailboxClient
 from gmail_core.errors import ApiError, TransientNetworkError
+from gmail_core.transport import json_body
 
 from . import ledger as states
 from .compose import Composed, compose, content_hash
@@ -185,7 +186,9 @@ class Sender:
             )
 
         units = self.client.governor.cost("messages.send")
-        return transport.send("messages.send", units, post, idempotent=False).json()
+        # Decoded inside the transport, so an unreadable answer is a MalformedResponse (the
+        # send may have run: reconciled), never a raw JSON error escaping the ledger's path.
+        return transport.send("messages.send", units, post, idempotent=False, decode=json_body)
 
     # -- reconciling an unknown outcome ------------------------------------------------
 
