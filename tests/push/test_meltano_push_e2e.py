@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import duckdb
 import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
-from tests.conftest import Api, issue_token
+from tests import secrets_guard
+from tests.conftest import Api, admin, issue_token
 from tests.push.conftest import (
     AUDIENCE,
     SERVICE_ACCOUNT,
@@ -102,3 +104,23 @@ def test_inserted_message_is_in_duckdb_within_10_s_without_a_schedule(tmp_path):
     finally:
         assert receiver.stop() == 0
         emulator.stop()
+
+
+def test_meltano_schedule_can_renew_watches_through_the_utility(push_emulator, tmp_path):
+    """`meltano run gmail-push:watch` (what a Meltano schedule runs) is idempotent."""
+    assert MELTANO.exists(), "run `make meltano` (make test does) to install Meltano"
+    path = write_config(tmp_path, base_config(push_emulator, tmp_path))
+    env = dict(os.environ, GMAIL_PUSH_CONFIG=str(path), MELTANO_SEND_ANONYMOUS_USAGE_STATS="false")
+    for expected in ("alice@example.com: watched", "alice@example.com: kept"):
+        result = subprocess.run(
+            [str(MELTANO), "run", "gmail-push:watch"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        secrets_guard.watch("meltano run gmail-push:watch", result.stdout + result.stderr)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert expected in result.stderr
+    assert "alice@example.com" in admin(push_emulator, "push")["watches"]
