@@ -276,3 +276,17 @@ def test_jwks_certs_url_works_too(emulator, tmp_path):
         assert post(process, envelope(), _forged(emulator)).status_code == 401
     finally:
         assert process.stop() == 0
+
+
+def test_acknowledgement_is_fast(emulator, receiver):
+    """The answer never waits for the sync: 30 accepted pushes, each acknowledged quickly."""
+    good = token(emulator)
+    took = []
+    for _ in range(30):
+        started = time.monotonic()
+        answer = post(receiver, envelope(), good)
+        took.append(time.monotonic() - started)
+        assert answer.status_code == 200
+    took.sort()
+    print(f"ack latency: median {took[15] * 1000:.1f} ms, max {took[-1] * 1000:.1f} ms")
+    assert took[15] < 0.5  # generous: ~5 ms on loopback, but the machine is shared
