@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# PYTHONWARNINGS: setuptools' editable-install notices are a wall of text, not problems.
 venv: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test]'
 
 # Meltano lives in its own venv (.venv-meltano); each plugin in its own under .meltano/.
 meltano:

@@ -64,9 +64,19 @@ class ClientSettings:
                 f"{timeout} is outside 1..600",
                 "60 suits Gmail; lower it only to retry stalled answers sooner.",
             )
+        defaults = RetryPolicy()
+        tries = int(config.get("retry_max_tries") or defaults.max_tries)
+        span = float(config.get("retry_max_time_s") or defaults.max_time_s)
+        if tries < 1 or span <= 0:
+            raise ConfigError(
+                "retry_max_tries" if tries < 1 else "retry_max_time_s",
+                "must be positive",
+                "the defaults (8 tries, 300 s) ride out Gmail's usual transient errors.",
+            )
+        retry = RetryPolicy(max_tries=tries, max_time_s=span, timeout_s=timeout)
         return cls(
             api_url, rate, concurrency, batch_size, config.get("quota_costs"),
-            retry=RetryPolicy(timeout_s=timeout), quota_window_s=window,
+            retry=retry, quota_window_s=window,
         )  # fmt: skip
 
 

@@ -66,6 +66,16 @@ _PROPERTIES: dict[str, dict] = {
         "Seconds to wait for Gmail's answer before retrying the call (1..600)",
         default=60,
     ),
+    "retry_max_tries": _nullable(
+        "integer",
+        "Attempts per Gmail call before it counts as failed (transient errors, 429, 5xx)",
+        default=8,
+    ),
+    "retry_max_time_s": _nullable(
+        "number",
+        "Seconds one Gmail call may spend retrying; bounds how long an outage holds a run",
+        default=300,
+    ),
     "quota_costs": _nullable(
         "object",
         'Override per-method quota costs, e.g. {"messages.get": 20}',

@@ -2,22 +2,21 @@
 
 Pure functions, no I/O. ``full``/``metadata``/``minimal`` messages are read straight from the
 JSON tree Gmail already parsed (building ``email.message`` objects would cost more than the
-rest of the record); only ``raw`` goes through ``email.parser``. Both paths feed the same header,
-address and charset helpers (``mime_text``), so a message yields the same record whichever
-format fetched it.
+rest of the record); only ``raw`` goes through ``email.parser``. Both paths feed the same part
+walk (``mime_parts``) and header, address and charset helpers (``mime_text``), so a message
+yields the same record whichever format fetched it.
 """
 
 from __future__ import annotations
 
 import email.message
-import email.parser
-import email.policy
 import html
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from .mime_text import _FOLD, _address_list, _b64url, _params, decode_text, html_to_text
+from .mime_parts import json_bodies, parse_raw, raw_bodies
+from .mime_text import _FOLD, _address_list, _b64url, decode_text
 from .mime_text import decode_header as decode_header
 
 _UTC = timezone.utc
@@ -27,11 +26,6 @@ _WANTED = frozenset(
     + ("references", "date")
 )
 _MSG_ID = re.compile(r"<[^<>]*>")
-# compat32, not policy.default: records come out identical (headers go through decode_header,
-# which uses policy.default's header parser) but policy.default re-parses Content-Type into a
-# header object on every access, which made raw-format records 7x slower (1.35 ms vs 0.19 ms).
-_RAW_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
-
 MESSAGE_FIELDS = (
     "id", "mailbox", "subject", "body", "from", "timestamp", "metadata", "thread_id",
     "history_id", "internal_date", "from_address", "to", "cc", "bcc", "reply_to",
@@ -87,91 +81,6 @@ def _iso_date_header(value: str | None) -> str | None:
         return None
 
 
-# --- bodies ---------------------------------------------------------------------------------
-
-
-class _Bodies:
-    """First inline text/plain and text/html in part order, plus attachment metadata."""
-
-    def __init__(self) -> None:
-        self.text: str | None = None
-        self.html: str | None = None
-        self.attachments: list[dict] = []
-
-    def wants(self, mime: str) -> bool:
-        return (mime == "text/plain" and self.text is None) or (
-            mime == "text/html" and self.html is None
-        )
-
-    def take(self, mime: str, data: bytes, charset: str | None) -> None:
-        if mime == "text/plain":
-            self.text = decode_text(data, charset)
-        else:
-            self.html = decode_text(data, charset)
-
-    def attach(self, part_id, filename, mime_type, size, attachment_id) -> None:
-        self.attachments.append(
-            {
-                "part_id": part_id,
-                "filename": decode_header(filename) or None,
-                "mime_type": mime_type or None,
-                "size": _int(size),
-                "attachment_id": attachment_id or None,
-            }
-        )
-
-
-def _json_bodies(payload: dict) -> _Bodies:
-    """Walk a ``full`` payload tree (already MIME-decoded by Gmail) depth-first."""
-    out = _Bodies()
-    stack = [payload]
-    while stack:
-        part = stack.pop()
-        body = part.get("body") or {}
-        filename = part.get("filename")
-        mime = (part.get("mimeType") or "").lower()
-        if body.get("attachmentId") or filename or mime == "message/rfc822":
-            out.attach(
-                part.get("partId"), filename, mime, body.get("size"), body.get("attachmentId")
-            )
-        elif part.get("parts"):
-            stack.extend(reversed(part["parts"]))
-        elif out.wants(mime):
-            ctype = disposition = ""
-            for header in part.get("headers") or ():
-                name = header.get("name", "").lower()
-                if name == "content-type":
-                    ctype = header.get("value") or ""
-                elif name == "content-disposition":
-                    disposition = header.get("value") or ""
-            charset, disposition = _params(ctype, disposition)
-            if disposition != "attachment":
-                out.take(mime, _b64url(body.get("data")), charset)
-    return out
-
-
-def _raw_bodies(msg: email.message.Message) -> _Bodies:
-    """Same walk over an ``email`` tree, numbering parts the way Gmail's partId does."""
-    out = _Bodies()
-    stack = [("", msg)]
-    while stack:
-        part_id, part = stack.pop()
-        mime = part.get_content_type()
-        filename = part.get_filename()
-        if mime == "message/rfc822":
-            inner = part.get_payload()
-            out.attach(part_id, filename, mime, len(inner[0].as_bytes()) if inner else 0, None)
-        elif filename:
-            out.attach(part_id, filename, mime, len(part.get_payload(decode=True) or b""), None)
-        elif part.is_multipart():
-            prefix = f"{part_id}." if part_id else ""
-            children = [(f"{prefix}{i}", child) for i, child in enumerate(part.get_payload())]
-            stack.extend(reversed(children))
-        elif out.wants(mime) and part.get_content_disposition() != "attachment":
-            out.take(mime, part.get_payload(decode=True) or b"", part.get_content_charset())
-    return out
-
-
 def _raw_headers(msg: email.message.Message) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in msg.raw_items():
@@ -208,19 +117,17 @@ def normalize_message(
     headers: dict[str, str] | None = None
     bodies = None
     if message.get("raw") is not None:
-        parsed = _RAW_PARSER.parsebytes(_b64url(message["raw"]))
-        headers, bodies = _raw_headers(parsed), _raw_bodies(parsed)
+        parsed = parse_raw(_b64url(message["raw"]))
+        headers, bodies = _raw_headers(parsed), raw_bodies(parsed)
     elif payload is not None:
         headers = _json_headers(payload)
         body = payload.get("body") or {}
         if payload.get("parts") or body.get("data") or body.get("attachmentId") or body.get("size"):
-            bodies = _json_bodies(payload)  # format=metadata has no body at all
+            bodies = json_bodies(payload)  # format=metadata has no body at all
     known = headers is not None
     headers = headers or {}
     markup = bodies.html if bodies else None
-    text = bodies.text if bodies else None
-    if not text and markup:
-        text = html_to_text(markup)
+    text = bodies.body_text() if bodies else None
     label_ids = list(message.get("labelIds") or ())
     thread_id = message.get("threadId")
     internal_date = _iso_ms(message.get("internalDate"))

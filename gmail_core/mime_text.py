@@ -18,12 +18,12 @@ import email.policy
 import re
 from email.utils import getaddresses
 from functools import lru_cache
-from html.parser import HTMLParser
+
+from .html_text import html_to_text as html_to_text
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-_HTML_WS = re.compile(r"[ \t\r\n\f]+")
-_BLANK_RUNS = re.compile(r"\n{3,}")
 _HEADER_FACTORY = email.policy.default.header_factory
+_CACHE_MAX = 2048  # longer values are decoded uncached: the caches must not pin megabytes
 
 
 # --- headers and addresses ------------------------------------------------------------------
@@ -46,7 +46,9 @@ def decode_header(value: str | None) -> str | None:
         return None
     if "\n" in value:
         value = _FOLD.sub("", value)
-    return _decode_words(value) if "=?" in value else value
+    if "=?" not in value:
+        return value
+    return _decode_words(value) if len(value) <= _CACHE_MAX else _decode_words.__wrapped__(value)
 
 
 def _split_loose(value: str) -> list[tuple[str, str]]:
@@ -108,15 +110,15 @@ def _address_list(value: str | None, known: bool) -> list[dict] | None:
         return [] if known else None
     if "\n" in value:
         value = _FOLD.sub("", value)
-    return [{"name": name, "email": addr} for name, addr in _addresses(value)]
+    pairs = _addresses(value) if len(value) <= _CACHE_MAX else _addresses.__wrapped__(value)
+    return [{"name": name, "email": addr} for name, addr in pairs]
 
 
 # --- body text ------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1024)
-def _params(content_type: str, disposition: str) -> tuple[str | None, str | None]:
-    """(charset, disposition) via email.message; cached since a mailbox has few variants."""
+def _params_cached(content_type: str, disposition: str) -> tuple[str | None, str | None]:
     msg = email.message.Message()
     msg["Content-Type"] = content_type
     if disposition:
@@ -124,68 +126,105 @@ def _params(content_type: str, disposition: str) -> tuple[str | None, str | None
     return msg.get_content_charset(), msg.get_content_disposition()
 
 
-def decode_text(data: bytes, charset: str | None) -> str:
-    """Declared charset, else UTF-8, else latin-1: declarations are often wrong or unknown."""
-    if charset:
+def _params(content_type: str, disposition: str) -> tuple[str | None, str | None]:
+    """(charset, disposition) via email.message; cached since a mailbox has few variants."""
+    if len(content_type) < _CACHE_MAX > len(disposition):
+        return _params_cached(content_type, disposition)
+    return _params_cached.__wrapped__(content_type, disposition)
+
+
+def _whatwg_c1(error: UnicodeDecodeError) -> tuple[str, int]:
+    # The 5 bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) map to U+0081.. as WHATWG's
+    # windows-1252 does, so that decoder never fails and never drops a byte.
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("gmail_core.whatwg_c1", _whatwg_c1)
+# Labels that WHATWG (what every browser and Gmail's own web client follow) decodes as
+# windows-1252: mail labelled latin-1 or us-ascii is really written by Windows clients, and
+# its smart quotes and euro signs (0x80-0x9F) would otherwise become C1 control characters.
+_AS_CP1252 = frozenset(("ascii", "iso8859-1", "cp1252"))
+
+
+@lru_cache(maxsize=256)
+def _codec(charset: str) -> str | None:
+    """Python's codec name for a declared charset; None when unknown, bogus or not text."""
+    try:
+        name = codecs.lookup(charset.strip(" \t\r\n\"'\x00")).name
+    except (LookupError, ValueError, TypeError):  # ValueError: an embedded NUL
+        return None
+    try:
+        b"a".decode(name)
+    except LookupError:  # a bytes-to-bytes or str-to-str codec: charset=base64, zlib, rot13
+        return None
+    except (UnicodeError, ValueError):  # a text codec that just can't decode b"a" (utf-16)
+        pass
+    return name
+
+
+def _decode(data: bytes, codec: str, final: bool, errors: str = "strict") -> str:
+    if final:
+        return data.decode(codec, errors)
+    # Cut off mid-part: an incremental decoder leaves a split multibyte sequence out instead of
+    # failing on it (which would send correct text down the fallback path).
+    return codecs.getincrementaldecoder(codec)(errors).decode(data, final=False)
+
+
+def decode_text(data: bytes, charset: str | None, final: bool = True) -> str:
+    """Bytes of a text part as ``str``; never raises. ``final=False``: ``data`` is a prefix.
+
+    Declared charset first (latin-1 and us-ascii as windows-1252, see ``_AS_CP1252``; 8-bit
+    data labelled us-ascii is tried as UTF-8 first), else UTF-8, else the declared charset with
+    replacement characters, else windows-1252: declarations are often wrong or unknown.
+    """
+    codec = _codec(charset) if charset else None
+    if codec in _AS_CP1252:
+        if data.isascii():
+            return data.decode("ascii")
+        if codec == "ascii":
+            try:
+                return _decode(data, "utf-8", final)
+            except UnicodeDecodeError:
+                pass
+        return _decode(data, "cp1252", final, "gmail_core.whatwg_c1")
+    if codec:
         try:
-            return data.decode(charset)
-        except LookupError:
-            charset = None
-        except UnicodeDecodeError:
+            return data.decode(codec) if final else _decode(data, codec, final)
+        except (UnicodeError, ValueError):  # UnicodeError: idna and punycode raise it bare
             pass
     try:
-        return data.decode("utf-8")
+        return _decode(data, "utf-8", final)
     except UnicodeDecodeError:
         pass
-    if charset and codecs.lookup(charset).name != "ascii":  # a stray bad byte, keep the rest
-        return data.decode(charset, "replace")
-    return data.decode("latin-1")
+    if codec:  # a stray bad byte, keep the rest
+        try:
+            return _decode(data, codec, final, "replace")
+        except (UnicodeError, ValueError):
+            pass
+    return _decode(data, "cp1252", final, "gmail_core.whatwg_c1")
 
 
-def _b64url(data: str | None) -> bytes:
-    """Gmail's base64url body data; the padding is sometimes missing."""
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/_-]+")
+
+
+def _b64url(data: str | None, max_chars: int | None = None) -> bytes:
+    """Gmail's base64url body data, only its first ``max_chars`` characters; never raises.
+
+    The padding is sometimes missing. Broken data (stray characters, a cut-off tail) keeps
+    what decodes. Decoding a prefix keeps a capped 30 MB part from costing 30 MB.
+    """
     if not data:
         return b""
+    if max_chars is not None and len(data) > max_chars:
+        data = data[: max_chars - max_chars % 4]
     try:
         return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
     except (binascii.Error, ValueError):
+        pass
+    clean = _B64_JUNK.sub(b"", data.encode("ascii", "ignore"))
+    if len(clean) % 4 == 1:  # one dangling character carries no whole byte
+        clean = clean[:-1]
+    try:
+        return base64.urlsafe_b64decode(clean + b"=" * (-len(clean) % 4))
+    except (binascii.Error, ValueError):
         return b""
-
-
-class _HtmlText(HTMLParser):
-    """Visible text of an HTML body, for html-only messages (stdlib parser, not regexes)."""
-
-    _SKIP = frozenset(("script", "style", "title", "template"))
-    _LINE = frozenset(("br", "li", "tr", "hr"))  # a line break before
-    _BLOCK = frozenset(
-        ("p", "div", "table", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6")
-    )  # a line break before and after
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._LINE or tag in self._BLOCK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag) -> None:
-        if tag in self._SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self._BLOCK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data) -> None:
-        if not self.skipping:
-            self.chunks.append(_HTML_WS.sub(" ", data))
-
-
-def html_to_text(markup: str) -> str:
-    parser = _HtmlText()
-    parser.feed(markup)
-    parser.close()
-    lines = (line.strip() for line in "".join(parser.chunks).split("\n"))
-    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()

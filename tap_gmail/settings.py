@@ -46,6 +46,15 @@ _TAP_SCHEMA = th.PropertiesList(
         description="messages.get format; `metadata` skips bodies",
     ),
     th.Property(
+        "shard",
+        th.ObjectType(
+            th.Property("index", th.IntegerType, required=True),
+            th.Property("count", th.IntegerType, required=True),
+        ),
+        description="Read only this job's share of `user_ids`: mailboxes whose address "
+        "hashes to `index` modulo `count` (run one job per index, each with its own state)",
+    ),
+    th.Property(
         "max_parallel_mailboxes",
         th.IntegerType,
         default=4,

@@ -17,7 +17,7 @@ from gmail_core.client import MailboxClient, clients_from_config
 from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
 
-from . import settings
+from . import settings, sharding
 from .query import MessageQuery
 from .streams import LabelsStream, MessagesStream, ThreadsStream
 from .sync import MailboxSync
@@ -31,6 +31,7 @@ class TapGmail(Tap):
     """Gmail messages, threads and labels as CP-CAL records, full then incremental."""
 
     name = "tap-gmail"
+    package_name = "gmail-connector"  # the distribution whose version --version prints
     config_jsonschema = settings.CONFIG_SCHEMA
     # msgspec serialises records ~10x faster than the default json writer.
     message_writer_class = MsgSpecWriter
@@ -67,7 +68,10 @@ class TapGmail(Tap):
 
     def _build_clients(self) -> dict[str, MailboxClient]:
         try:
-            config = settings.normalized(self.config)
+            config = sharding.select(settings.normalized(self.config))
+            if config.get("shard") and not config["user_ids"]:
+                self.logger.warning("tap-gmail: shard %s holds no mailbox", config["shard"])
+                return {}
             clients = clients_from_config(config, [SCOPE_READONLY], self.metrics)
         except ConfigError as problem:
             self._exit(f"tap-gmail: configuration error: {problem}")

@@ -28,6 +28,9 @@ class Outcome:
     reason: str | None = None
 
 
+_NOT_STARTED = Outcome("skipped", "not applied: Gmail refused another record of its batch")
+
+
 @dataclass
 class _Net:
     """The net effect on one message or thread of all its records in this batch."""
@@ -46,6 +49,17 @@ class LabelChangeApplier:
         self.directory = directory
         self.mutator = mutator
         self.create_missing = create_missing
+
+    def check(self, changes: list[tuple[int, LabelChange]]) -> dict[int, Outcome]:
+        """The records that would be rejected, found without any call that changes something
+        (labels to be created are only checked, not created)."""
+        outcomes: dict[int, Outcome] = {}
+        for index, change in changes:
+            try:
+                self._resolve(change, dry=True)
+            except Rejected as rejected:
+                outcomes[index] = Outcome("rejected", rejected.reason)
+        return outcomes
 
     def apply(
         self, changes: list[tuple[int, LabelChange]], all_or_nothing: bool = False
@@ -80,18 +94,27 @@ class LabelChangeApplier:
             else:
                 groups.setdefault((frozenset(net.add), frozenset(net.remove)), []).append(target_id)
         by_message = {tid: net for (kind, tid), net in targets.items() if kind == "message"}
+        refused = False  # with all_or_nothing, Gmail refusing one record stops the rest
         for (add, remove), ids in groups.items():
             for start in range(0, len(ids), MAX_BATCH_MODIFY_IDS):
                 chunk = ids[start : start + MAX_BATCH_MODIFY_IDS]
-                for message_id, outcome in self._modify_messages(chunk, add, remove).items():
+                if refused:
+                    results = dict.fromkeys(chunk, _NOT_STARTED)
+                else:
+                    results = self._modify_messages(chunk, add, remove)
+                for message_id, outcome in results.items():
                     outcomes.update({i: outcome for i in by_message[message_id].records})
-        if threads:
+                rejected = any(o.status == "rejected" for o in results.values())
+                refused = refused or (all_or_nothing and rejected)
+        if threads and refused:
+            outcomes.update({i: _NOT_STARTED for _, net in threads for i in net.records})
+        elif threads:
             for (_, net), outcome in zip(threads, self._modify_threads(threads), strict=True):
                 outcomes.update({i: outcome for i in net.records})
         return outcomes
 
-    def _resolve(self, change: LabelChange) -> tuple[set[str], set[str]]:
-        resolve, create = self.directory.resolve, self.create_missing
+    def _resolve(self, change: LabelChange, dry: bool = False) -> tuple[set[str], set[str]]:
+        resolve, create = (self._lookup if dry else self.directory.resolve), self.create_missing
         if change.desired_names is None:
             add = {resolve(label, create, "add_labels") for label in change.add}
             remove = {resolve(label, False, "remove_labels") for label in change.remove}
@@ -104,6 +127,12 @@ class LabelChangeApplier:
         wanted = {resolve(name, create, "label_names") for name in names}
         had = set(change.read_ids) - UNMODIFIABLE
         return wanted - had, had - wanted
+
+    def _lookup(self, name: str, create: bool, field: str) -> str:
+        """``resolve`` without creating: the id, or a stand-in for a label still to create."""
+        self.directory.check(name, create, field)
+        found = self.directory.find(name)
+        return found["id"] if found is not None else f"new:{name.strip().lower()}"
 
     def _group_name(self, add: frozenset, remove: frozenset) -> str:
         def names(ids) -> str:

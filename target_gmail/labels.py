@@ -90,30 +90,40 @@ class LabelDirectory:
             self._load()
             return self._by_id.get(name_or_id) or self._by_name.get(name_or_id.strip().lower())
 
-    def resolve(self, name_or_id: str, create: bool, field: str) -> str:
-        """The label id for a name or id; creates the label (and its parents) if allowed."""
+    def check(self, name_or_id: str, create: bool, field: str) -> None:
+        """Raise ``Rejected`` if ``resolve`` would; creates nothing (batches are checked first)."""
         check_no_line_breaks(name_or_id, field)
         with self._lock:
             found = self.find(name_or_id)
+        if found is not None:
+            if found["id"] in UNMODIFIABLE:
+                raise Rejected(f"`{field}`: label {found['id']} cannot be set or removed", field)
+            return
+        if not create:
+            raise Rejected(
+                f"`{field}`: unknown label {name_or_id!r} "
+                "(set create_missing_labels: true to create it)",
+                field,
+            )
+        LabelSpec.from_record({"name": name_or_id})  # a name Gmail could take
+
+    def resolve(self, name_or_id: str, create: bool, field: str) -> str:
+        """The label id for a name or id; creates the label (and its parents) if allowed."""
+        self.check(name_or_id, create, field)
+        with self._lock:
+            found = self.find(name_or_id)
             if found is not None:
-                if found["id"] in UNMODIFIABLE:
-                    raise Rejected(f"`{field}`: label {found['id']} cannot be set or removed")
                 return found["id"]
-            if not create:
-                raise Rejected(
-                    f"`{field}`: unknown label {name_or_id!r} "
-                    "(set create_missing_labels: true to create it)",
-                    field,
-                )
-            return self._create(LabelSpec.from_record({"name": name_or_id}), field)["id"]
+            return self._create(LabelSpec.from_record({"name": name_or_id}), field)[0]["id"]
 
     def upsert(self, spec: LabelSpec) -> str:
         """Create the label, or patch what differs; returns created, updated or unchanged."""
         with self._lock:
             current = self.find(spec.name)
             if current is None:
-                self._create(spec, "name")
-                return "created"
+                current, created = self._create(spec, "name")
+                if created:
+                    return "created"
             wanted = spec.body()
             changes = {
                 key: value
@@ -124,29 +134,59 @@ class LabelDirectory:
                 changes["name"] = spec.name
             if not changes:
                 return "unchanged"
+            if current.get("type") == "system" or current["id"] in UNMODIFIABLE:
+                raise Rejected(f"`name`: {current['id']} is a system label; it cannot be changed")
             part = BatchPart("labels.patch", "PATCH", f"labels/{current['id']}", body=changes)
             answer = self._mutate(part, f"update {spec.name}", "name")
             self._remember(answer or {**current, **changes})
             return "updated"
 
-    def _create(self, spec: LabelSpec, field: str) -> dict:
-        parts = spec.name.split("/")
-        for depth in range(1, len(parts)):  # Gmail nests by name; parents must exist to show
-            parent = "/".join(parts[:depth])
-            if self.find(parent) is None:
-                self._create(LabelSpec(parent), field)
+    def _create(self, spec: LabelSpec, field: str) -> tuple[dict, bool]:
+        """(label, True) once created; (label, False) if Gmail already had the name.
+
+        The label itself is created before its missing parents: if Gmail refuses it, no
+        parent was made for nothing. Gmail nests by name, so the order does not matter to
+        it. ``labels.create`` is retried after a lost answer, so a 409 (name taken) may mean
+        our own first try got through: the labels are then read again and the existing one
+        is used.
+        """
         part = BatchPart("labels.create", "POST", "labels", body=spec.body())
-        answer = self._mutate(part, f"create {spec.name}", field)
+        try:
+            answer = self._mutate(part, f"create {spec.name}", field, conflict_ok=True)
+        except _NameTaken:
+            self._by_id = None
+            self._by_name = {}
+            existing = self.find(spec.name)
+            if existing is None:
+                raise Rejected(
+                    f"`{field}`: Gmail says label {spec.name!r} exists or conflicts, "
+                    "but it is not in the mailbox's labels",
+                    field,
+                ) from None
+            return existing, False
         if answer is None:  # dry run: a placeholder id the plan can refer to
             self._planned += 1
             answer = {"id": f"planned-label-{self._planned}", **spec.body(), "type": "user"}
         self._remember(answer)
-        return answer
+        parts = spec.name.split("/")
+        for depth in range(1, len(parts)):  # parents must exist for Gmail to show the nesting
+            parent = "/".join(parts[:depth])
+            if self.find(parent) is None:
+                self._create(LabelSpec(parent), field)
+        return answer, True
 
-    def _mutate(self, part: BatchPart, group: str, field: str) -> dict | None:
+    def _mutate(
+        self, part: BatchPart, group: str, field: str, conflict_ok: bool = False
+    ) -> dict | None:
         try:
             return self.mutator.call(part, group)
         except ApiError as error:
+            if error.status == 409 and conflict_ok:
+                raise _NameTaken() from None
             if error.status in (400, 409):  # bad colour/visibility, or a name conflict
                 raise Rejected(f"`{field}`: Gmail refused {group}: {error.gmail_message}") from None
             raise
+
+
+class _NameTaken(Exception):
+    """labels.create answered 409: a label of that name (or a conflicting one) exists."""

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS sends (
 """
 
 
+class KeyReused(Exception):
+    """The key is in the ledger (not as ``failed``) with other content: never send it."""
+
+
 @dataclass(frozen=True)
 class Entry:
     mailbox: str
@@ -103,16 +107,27 @@ class Ledger:
         return Entry(*row) if row else None
 
     def record_intent(self, mailbox: str, key: str, message_id: str, content_hash: str) -> None:
-        """Committed before the send call: from here on a crash leaves a row to reconcile."""
+        """Committed before the send call: from here on a crash leaves a row to reconcile.
+
+        A key Gmail refused (``failed``: nothing was sent) may come back with corrected
+        content: the row then takes the new content hash, so a rerun of the corrected
+        input is recognised as the same message. Any other row keeps its content, and a
+        different one raises ``KeyReused`` instead of being recorded.
+        """
         now = _now()
         with self._mutex:
-            self._db.execute(
+            cursor = self._db.execute(
                 "INSERT INTO sends (mailbox, key, message_id, content_hash, state, attempts,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (mailbox, key) DO UPDATE SET state = excluded.state,"
-                " attempts = sends.attempts + 1, note = NULL, updated_at = excluded.updated_at",
-                (mailbox.lower(), key, message_id, content_hash, INTENT, now, now),
+                " message_id = excluded.message_id, content_hash = excluded.content_hash,"
+                " gmail_id = NULL, thread_id = NULL,"
+                " attempts = sends.attempts + 1, note = NULL, updated_at = excluded.updated_at"
+                " WHERE sends.state = ? OR sends.content_hash = excluded.content_hash",
+                (mailbox.lower(), key, message_id, content_hash, INTENT, now, now, FAILED),
             )
+            if cursor.rowcount == 0:
+                raise KeyReused(key)
 
     def record_sent(self, mailbox: str, key: str, gmail_id: str, thread_id: str | None) -> None:
         self._set(mailbox, key, SENT, gmail_id=gmail_id, thread_id=thread_id)

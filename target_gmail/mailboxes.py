@@ -38,6 +38,7 @@ class MailboxContext:
         self._checked: set[str] = set()
         self._lock = threading.Lock()
         self._sender: Sender | None = None
+        self._verified = False
 
     @property
     def name(self) -> str:
@@ -75,7 +76,29 @@ class MailboxContext:
             return
         rbac.check_role(self.settings.role, action, self.settings.dry_run)
         rbac.check_scopes(self.granted_scopes(), action, self.settings.dry_run, self.name)
+        self._check_user_id()
         self._checked.add(action)
+
+    def _check_user_id(self) -> None:
+        """An OAuth token acts on its own mailbox, whatever ``user_id`` says: before writing,
+        make sure they agree (one getProfile), or the sends would go out From the wrong
+        address. A token that may not read its profile (gmail.send only) is trusted."""
+        configured = self.client.auth.mailbox
+        if self.client.auth.kind != "oauth" or configured is None or self._verified:
+            return
+        try:
+            actual = self.client.call("getProfile", "GET", "profile")["emailAddress"]
+        except ApiError as error:
+            if error.status != 403:
+                raise
+            actual = configured
+        self._verified = True
+        if actual.lower() != configured.lower():
+            raise ConfigError(
+                "user_id",
+                f"{configured!r} is not the mailbox of the OAuth token (that is {actual!r})",
+                "set user_id to the token's mailbox, or use a refresh token of that mailbox.",
+            )
 
     def sender(self, ledger: Callable[[], Ledger], reconcile_delays: tuple | None) -> Sender:
         granted = self.granted_scopes()  # takes the lock itself

@@ -8,6 +8,7 @@ action needs, whatever tap produced it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import fastjsonschema
@@ -54,6 +55,30 @@ class LabelChange:
     desired_names: tuple[str, ...] | None = None
     read_ids: tuple[str, ...] | None = None
 
+    def as_record(self) -> dict:
+        """The record again, as far as it matters here: what a reject line shows.
+
+        Sinks keep only this (not the incoming record, with a CP-CAL message's body) until
+        their batch is applied, so memory per pending record stays small.
+        """
+        record: dict = {"mailbox": self.mailbox} if self.mailbox else {}
+        if self.desired_names is not None:
+            ids = list(self.read_ids or ())
+            return {"id": self.target_id, "label_ids": ids,
+                    "label_names": list(self.desired_names), **record}  # fmt: skip
+        key = "message_id" if self.target == "message" else "thread_id"
+        return {key: self.target_id, "add_labels": list(self.add),
+                "remove_labels": list(self.remove), **record}  # fmt: skip
+
+
+def _names(values) -> tuple[str, ...]:
+    """Label names and ids repeat across records: one shared string each, not one per record."""
+    return tuple(sys.intern(value) if isinstance(value, str) else value for value in values or ())
+
+
+def _mailbox(value):
+    return sys.intern(value) if isinstance(value, str) else value
+
 
 def label_change(record: dict) -> LabelChange:
     """A checked record in either accepted form -> ``LabelChange``.
@@ -62,7 +87,7 @@ def label_change(record: dict) -> LabelChange:
     whenever it has ``id`` and ``label_names`` and no ``message_id``. Its deletion
     tombstones (``_sdc_deleted_at``) have nothing to apply.
     """
-    mailbox = record.get("mailbox")
+    mailbox = _mailbox(record.get("mailbox"))
     message_id, thread_id = record.get("message_id"), record.get("thread_id")
     if not message_id and record.get("id"):
         if record.get("_sdc_deleted_at"):
@@ -80,14 +105,14 @@ def label_change(record: dict) -> LabelChange:
                 (),
                 (),
                 mailbox,
-                tuple(record["label_names"]),
-                tuple(record["label_ids"]),
+                _names(record["label_names"]),
+                _names(record["label_ids"]),
             )
     if message_id or thread_id:
         if message_id and thread_id:
             raise Rejected("set `message_id` or `thread_id`, not both", "message_id")
-        add = tuple(record.get("add_labels") or ())
-        remove = tuple(record.get("remove_labels") or ())
+        add = _names(record.get("add_labels"))
+        remove = _names(record.get("remove_labels"))
         target = "message" if message_id else "thread"
         return LabelChange(target, message_id or thread_id, add, remove, mailbox)
     raise Rejected(

@@ -24,17 +24,26 @@ from dataclasses import dataclass
 from gmail_core.batch import BatchPart
 from gmail_core.client import MailboxClient
 from gmail_core.errors import ApiError, TransientNetworkError
+from gmail_core.transport import json_body
 
 from . import ledger as states
 from .compose import Composed, compose, content_hash
 from .label_apply import Outcome
 from .labels import LabelDirectory
-from .ledger import Ledger
+from .ledger import KeyReused, Ledger
 from .plan import Mutator
 from .rejection import Rejected
 
 JSON_SEND_LIMIT = 5 * 1024 * 1024  # larger messages go through the media upload endpoint
 DEFAULT_RECONCILE_DELAYS_S = (0.0, 2.0, 5.0)
+
+
+def _reused(key: str, state: str) -> Rejected:
+    return Rejected(
+        f"`id` {key!r} was already used for a different message ({state}); "
+        "an idempotency key must not be reused",
+        "id",
+    )
 
 
 class UnresolvedSend(Exception):
@@ -70,23 +79,31 @@ class Sender:
         self.create_missing = create_missing_labels
         self.policy = policy or SendPolicy()
 
+    def check(self, record: dict) -> None:
+        """Everything about one record that can be decided before any call that changes
+        something: label names, scopes and the ledger. Raises ``Rejected``."""
+        if record.get("labels") and not self.policy.can_modify:
+            raise Rejected("`labels` on a sent message need the gmail.modify scope", "labels")
+        for label in record.get("labels") or ():
+            self.directory.check(label, self.create_missing, "labels")
+        self._ledger_entry(record)
+
+    def _ledger_entry(self, record: dict):
+        key, digest = str(record["id"]), content_hash(record)
+        entry = self.ledger.get(self.mailbox, key)
+        if entry is not None and entry.state != states.FAILED and entry.content_hash != digest:
+            raise _reused(key, entry.state)
+        return key, digest, entry
+
     def send(self, record: dict, composed: Composed | None = None) -> Outcome:
         """applied (sent now or reconciled), unchanged (sent before) or rejected."""
         composed = composed or compose(record, self.mailbox)
-        if record.get("labels") and not self.policy.can_modify:
-            raise Rejected("`labels` on a sent message need the gmail.modify scope", "labels")
+        self.check(record)
+        key, digest, entry = self._ledger_entry(record)
         label_ids = [
             self.directory.resolve(label, self.create_missing, "labels")
             for label in record.get("labels") or ()
         ]
-        key, digest = str(record["id"]), content_hash(record)
-        entry = self.ledger.get(self.mailbox, key)
-        if entry is not None and entry.state != states.FAILED and entry.content_hash != digest:
-            raise Rejected(
-                f"`id` {key!r} was already used for a different message "
-                f"({entry.state}); an idempotency key must not be reused",
-                "id",
-            )
         if self.mutator.dry_run:
             return self._plan(composed, label_ids, entry)
         if entry is not None and entry.state == states.DONE:
@@ -106,7 +123,10 @@ class Sender:
     # -- the send itself ---------------------------------------------------------------
 
     def _send(self, composed: Composed, key: str, digest: str) -> str:
-        self.ledger.record_intent(self.mailbox, key, composed.message_id, digest)
+        try:
+            self.ledger.record_intent(self.mailbox, key, composed.message_id, digest)
+        except KeyReused:  # another thread or run recorded other content meanwhile
+            raise _reused(key, "recorded") from None
         problem: Exception | None = None
         for _ in range(self.policy.attempts):
             try:
@@ -166,7 +186,9 @@ class Sender:
             )
 
         units = self.client.governor.cost("messages.send")
-        return transport.send("messages.send", units, post, idempotent=False).json()
+        # Decoded inside the transport, so an unreadable answer is a MalformedResponse (the
+        # send may have run: reconciled), never a raw JSON error escaping the ledger's path.
+        return transport.send("messages.send", units, post, idempotent=False, decode=json_body)
 
     # -- reconciling an unknown outcome ------------------------------------------------
 

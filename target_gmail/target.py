@@ -8,13 +8,18 @@ applies the same records again (label changes are idempotent; sends are deduplic
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 from collections import Counter
 
+import msgspec
 from singer_sdk import Target
 from singer_sdk.contrib.msgspec import MsgSpecReader
+from singer_sdk.contrib.msgspec import decoder as _DECODER  # the SDK's own settings
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from gmail_core.errors import ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
@@ -27,12 +32,47 @@ from .settings import CONFIG_SCHEMA, IGNORE, TargetSettings
 from .sinks import SINKS, IgnoredStreamSink
 
 
+class InputError(Exception):
+    """A Singer line the target cannot use: nothing of the batch it arrived in is applied."""
+
+
+class _Reader(MsgSpecReader):
+    """msgspec decoding (~3x faster than json), minus the SDK's traceback and full-line
+    dump on a malformed line: the run stops with one line saying what is wrong."""
+
+    def deserialize_json(self, line):
+        try:
+            return _DECODER.decode(line)
+        except msgspec.DecodeError as problem:
+            shown = line if len(line) <= 80 else line[:80] + "..."
+            raise InvalidInputLine(f"not a JSON line ({problem}): {shown!r}") from None
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        kind = str(message_dict.get("type"))[:40]
+        raise InputError(f"unknown Singer message type {kind!r}")
+
+
+class _GiveUpIsNotTheEnd(logging.Filter):
+    """``backoff`` logs each call it gives up on at ERROR. For the target that is not the
+    run's verdict: a send is reconciled, a mailbox fails alone, and the run's one ERROR line
+    says what happened. So those lines are passed on as WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("backoff").addFilter(_GiveUpIsNotTheEnd())
+
+
 class TargetGmail(Target):
     """Apply label changes, label upserts and exactly-once sends to Gmail mailboxes."""
 
     name = "target-gmail"
+    package_name = "gmail-connector"  # the distribution whose version --version prints
     config_jsonschema = CONFIG_SCHEMA
-    message_reader_class = MsgSpecReader  # ~3x faster line decoding than json
+    message_reader_class = _Reader
     default_sink_class = None
 
     def __init__(self, *args, **kwargs):
@@ -46,6 +86,7 @@ class TargetGmail(Target):
         self.rejects = Rejects(self.settings.rejects_path, self.settings.on_invalid_record)
         self.counts: Counter[tuple[str, str]] = Counter()
         self.failures: dict[str, str] = {}
+        self._down: dict[str, str] = {}  # mailbox -> why it failed for the rest of the run
         self._lock = threading.Lock()
         self._mailboxes: Mailboxes | None = None
         self._ledger: Ledger | None = None
@@ -116,10 +157,29 @@ class TargetGmail(Target):
             self.rejects.reject(stream, record, reason)
 
     def mailbox_failed(self, mailbox: str, stream: str, problem, records: int) -> None:
+        """Records that failed (not rejected): the run ends non-zero without new state."""
         with self._lock:
+            first = f"{mailbox}/{stream}" not in self.failures
             self.failures.setdefault(f"{mailbox}/{stream}", str(problem))
             self.counts[(stream, "failed")] += records
-        self.logger.error("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+        if first:
+            self.logger.warning("mailbox %s, stream %s failed: %s", mailbox, stream, problem)
+
+    def mailbox_down(self, mailbox: str, stream: str, problem, records: int) -> None:
+        """A mailbox-wide failure (Gmail down, breaker open, access revoked): the mailbox
+        gets no further call in this run; its later batches are counted as failed."""
+        with self._lock:
+            self._down.setdefault(mailbox, str(problem))
+        self.mailbox_failed(mailbox, stream, problem, records)
+
+    def is_down(self, mailbox: str) -> bool:
+        with self._lock:
+            return mailbox in self._down
+
+    def skip_down(self, mailbox: str, stream: str, records: int) -> None:
+        with self._lock:
+            self.failures.setdefault(f"{mailbox}/{stream}", self._down[mailbox])
+            self.counts[(stream, "failed")] += records
 
     def _write_state_message(self, state: dict) -> None:
         if self.failures:
@@ -131,9 +191,23 @@ class TargetGmail(Target):
 
     # ---- the run ---------------------------------------------------------------------
 
+    def _process_record_message(self, message_dict: dict) -> None:
+        if not isinstance(message_dict.get("record"), dict):
+            stream = message_dict.get("stream")
+            raise InputError(f"a RECORD of stream {stream!r} whose `record` is not an object")
+        super()._process_record_message(message_dict)
+
     def listen(self, file_input=None) -> None:
         try:
             super().listen(file_input)
+        except (InputError, InvalidInputLine, RecordsWithoutSchemaException) as problem:
+            self._finish()
+            text = str(problem)
+            text = text if len(text) <= 300 else text[:300] + "..."
+            self._exit(
+                f"target-gmail: invalid input: {text}. Nothing of the batch it arrived in "
+                "was applied; fix the input (is the tap's output valid Singer?) and rerun."
+            )
         except InvalidRecordError as problem:
             self._finish()
             self._exit(f"target-gmail: {problem}")
@@ -166,10 +240,37 @@ class TargetGmail(Target):
             self._ledger.close()
 
     def _exit(self, message: str):
+        """One error line (logged, no traceback), then exit status 1."""
         logging.getLogger(self.name).error(message)
         sys.stdout.flush()
-        raise SystemExit(message)
+        raise SystemExit(1)
+
+
+def _check_config_files(argv: list[str]) -> None:
+    """The SDK reads ``--config`` files with a traceback for a broken one: say it plainly."""
+    paths = [v for f, v in zip(argv, argv[1:], strict=False) if f == "--config"]
+    paths += [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
+    for value in paths:
+        if value == "ENV":
+            continue
+        try:
+            with open(value, encoding="utf-8") as file:
+                config = json.load(file)
+        except OSError as problem:
+            problem_text = problem.strerror
+        except ValueError as problem:
+            problem_text = f"not valid JSON ({problem})"
+        else:
+            if isinstance(config, dict):
+                continue
+            problem_text = f"a JSON {type(config).__name__}, not an object of settings"
+        sys.stderr.write(
+            f"target-gmail: configuration error: --config {value}: {problem_text}. "
+            'Pass a JSON object of settings, e.g. {"oauth_credentials": {...}}.\n'
+        )
+        raise SystemExit(1)
 
 
 def main() -> None:
+    _check_config_files(sys.argv[1:])
     TargetGmail.cli()

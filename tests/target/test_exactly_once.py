@@ -37,59 +37,66 @@ def times_sent(api: Api, key: str) -> int:
     return len(api.ok("GET", "/messages", params={"q": query}).get("messages", []))
 
 
-def _calibrate(tmp_path, config) -> float:
-    """Seconds one whole uninterrupted run takes here: kills are spread over that span."""
+def send_lines(keys: list[str]) -> list[dict]:
     lines = [schema("outbound_messages")]
     lines += [
-        record("outbound_messages", {"id": f"warmup-{n}", "to": [BOB], "subject": "w"})
-        for n in range(PER_TRIAL)
+        record("outbound_messages", {"id": k, "to": [BOB], "subject": k, "body": k}) for k in keys
     ]
+    return lines
+
+
+def calibrate(tmp_path, config, per_run: int = PER_TRIAL) -> float:
+    """Seconds one whole uninterrupted run takes here: kills are spread over that span."""
     started = time.monotonic()
-    assert run_target(tmp_path, config, lines).returncode == 0
+    run = run_target(tmp_path, config, send_lines([f"warmup-{n}" for n in range(per_run)]))
+    assert run.returncode == 0, run.stderr
     return time.monotonic() - started
+
+
+def kill_then_rerun(emu, tmp_path, config, keys: list[str], kill_after_s: float) -> int:
+    """Start a send run, SIGKILL it after ``kill_after_s``, rerun it to the end, and check
+    that every key is in SENT exactly once. Returns how many sends the killed run made."""
+    config_path = tmp_path / "target-config.json"
+    config_path.write_text(json.dumps(config))
+    lines = send_lines(keys)
+    payload = "".join(json.dumps(line) + "\n" for line in lines)
+    sends_before = stats(emu)["sends"]["total"]
+    process = subprocess.Popen(
+        [TARGET, "--config", str(config_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    process.stdin.write(payload.encode())
+    process.stdin.close()
+    time.sleep(kill_after_s)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    sent_before_rerun = stats(emu)["sends"]["total"] - sends_before
+
+    rerun = run_target(tmp_path, config, lines)
+
+    assert rerun.returncode == 0, rerun.stderr
+    api = Api(emu.url, issue_token(emu, ALICE))
+    counts = {key: times_sent(api, key) for key in keys}
+    assert all(n == 1 for n in counts.values()), (kill_after_s, counts)
+    assert stats(emu)["sends"]["total"] - sends_before == len(keys)
+    return sent_before_rerun
 
 
 @pytest.mark.slow
 def test_kill_9_then_rerun_sends_each_key_exactly_once(emu, tmp_path):
     rng = random.Random(20261124)
-    api = Api(emu.url, issue_token(emu, ALICE))
     config = target_config(emu, tmp_path, max_concurrency=2)
-    config_path = tmp_path / "target-config.json"
-    config_path.write_text(json.dumps(config))
     interrupted_mid_run = 0
-    window = _calibrate(tmp_path, config)
+    window = calibrate(tmp_path, config)
     for trial in range(TRIALS):
         keys = [f"trial{trial}-{n}" for n in range(PER_TRIAL)]
-        lines = [schema("outbound_messages")]
-        lines += [
-            record("outbound_messages", {"id": k, "to": [BOB], "subject": k, "body": k})
-            for k in keys
-        ]
-        payload = "".join(json.dumps(line) + "\n" for line in lines)
-        sends_before = stats(emu)["sends"]["total"]
-        process = subprocess.Popen(
-            [TARGET, "--config", str(config_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-        process.stdin.write(payload.encode())
-        process.stdin.close()
-        time.sleep(rng.uniform(0.2, 1.1) * window)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        sent_before_rerun = stats(emu)["sends"]["total"] - sends_before
-        if 0 < sent_before_rerun < PER_TRIAL:
+        sent = kill_then_rerun(emu, tmp_path, config, keys, rng.uniform(0.2, 1.1) * window)
+        if 0 < sent < PER_TRIAL:
             interrupted_mid_run += 1
-
-        rerun = run_target(tmp_path, config, lines)
-
-        assert rerun.returncode == 0, rerun.stderr
-        counts = {key: times_sent(api, key) for key in keys}
-        assert all(n == 1 for n in counts.values()), (trial, counts)
-        assert stats(emu)["sends"]["total"] - sends_before == PER_TRIAL
     # The kills must have hit real sending, not only start-up or the finished run.
     assert interrupted_mid_run >= 3, interrupted_mid_run
