@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from gmail_core.errors import ConfigError, GmailConnectorError
 
@@ -63,7 +64,7 @@ def _report(outcomes) -> int:
 
 def _status(config: dict) -> int:
     path = config.get("watch_state_path") or DEFAULT_STATE_PATH
-    state = watching.WatchState(watching.Path(path).expanduser())
+    state = watching.WatchState(Path(path).expanduser())
     if not state.watches:
         print(f"no watches recorded in {path}")
         return 0
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             return _report(watching.watch_all(config, settings, renew))
         if args.command == "stop":
             path = config.get("watch_state_path") or DEFAULT_STATE_PATH
-            return _report(watching.stop_all(config, watching.Path(path).expanduser()))
+            return _report(watching.stop_all(config, Path(path).expanduser()))
         if args.command == "status":
             return _status(config)
         serving.configure_logging()
