@@ -9,13 +9,17 @@ records with ``_sdc_deleted_at`` instead.
 
 Records are already JSON-native and schema-shaped by ``gmail_core.cpcal`` (the schema tests
 prove it), so conformance is off: the SDK's recursive pass costs more than the rest of the
-per-record work.
+per-record work. For the same reason ``_generate_record_messages`` skips the SDK's per-record
+walk for deselected properties when the catalog deselects none (the usual case): the walk
+copies every record and looks each key up in the selection mask, to remove nothing.
 """
 
 from __future__ import annotations
 
 from singer_sdk import Stream
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 
 from gmail_core.schemas import load_schema
 
@@ -36,6 +40,28 @@ class MailboxStream(Stream):
         super().__init__(tap, schema=load_schema(self.name))
         self._prefetcher: Prefetcher | None = None
         self._bookmarks: dict[str, dict] = {}
+        self._prunes: bool | None = None  # does the catalog deselect any property?
+
+    def _generate_record_messages(self, record):
+        """The SDK's RECORD messages, without its no-op passes (see the module docstring).
+
+        Same messages as ``Stream._generate_record_messages`` (singer-sdk 0.54): with a
+        property deselected, or a conformance level other than NONE, it is called as is.
+        """
+        if self._prunes is None:
+            self._prunes = any(not selected for crumb, selected in self.mask.items() if crumb)
+        if self._prunes or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     @property
     def partitions(self) -> list[dict]:

@@ -4,8 +4,10 @@ validated against schemas/*.json, plus one run over real emulator output in all 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import jsonschema
@@ -251,6 +253,34 @@ def test_bad_dates_and_missing_fields():
     rec = check(normalize_message(message(alternative(zoneless), labelIds=None), BOX, {}))
     assert rec["date_header"] == "2026-01-02T03:04:05.000000+00:00"
     assert rec["label_ids"] == [] and rec["label_names"] == []
+
+
+def _date_via_email_utils(value: str) -> str | None:
+    """What ``date_header`` was before its fast path: email.utils for every value."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except (OverflowError, ValueError):
+        return None
+
+
+def test_date_header_fast_path_matches_email_utils():
+    """The usual RFC 5322 form is read directly; every value must still come out as before."""
+    days = ["", "Mon, ", "Xyz, ", "mon, ", "Sun,"]
+    dates = ["1 Jan", "09 Feb", "29 Feb", "30 Feb", "32 Dec", "1 feb", "٣ Jan"]
+    years = ["2024", "0099", "0001", "9999", "99", "10000"]
+    times = ["23:59:59", "24:00:00", "10:00:60", "10:00", "1:02:03"]
+    zones = ["+0000", "-0000", "+0530", "-2359", "+2400", "+0060", "GMT", ""]
+    for parts in itertools.product(days, dates, years, times, zones):
+        value = "{}{} {} {} {}".format(*parts).strip()
+        for candidate in (value, value + " (UTC)", " " + value):
+            rec = normalize_message(message(alternative(hdrs(date=candidate))), BOX, {})
+            assert rec["date_header"] == _date_via_email_utils(candidate), candidate
 
 
 def test_undecodable_body_data():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from gmail_core.batch import BatchPart
+from gmail_core.batch import loads as batch_loads
 from gmail_core.breaker import MailboxBreaker
 from gmail_core.client import MailboxClient, clients_from_config
 from gmail_core.errors import ApiError, CircuitOpenError
@@ -142,3 +144,26 @@ def test_batch_chunks_respect_size_and_quota_budget(server):
     client.governor.throttled(0)  # Gmail said "rate limit": the effective rate drops to 70%
     assert client.governor.window_budget() == pytest.approx(96 * 0.7)
     assert [len(c) for c in client.batcher.chunks(parts)] == [13, 13, 13, 6]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "a", "n": 123456789012345678901234567890, "x": [1.5, -0, "\\u00e9"]}',
+        b'{"a": NaN, "b": Infinity}',  # json.loads reads these; msgspec does not
+        b'{"s": "\\ud800"}',  # a lone surrogate
+        b'\xef\xbb\xbf{"bom": 1}',
+        '{"utf16": 1}'.encode("utf-16"),
+        b'{"a": 1, "a": 2}',
+    ],
+)
+def test_batch_part_json_is_read_exactly_as_json_loads(body):
+    want = json.loads(body)
+    got = batch_loads(body)
+    assert repr(got) == repr(want)  # repr: NaN != NaN
+
+
+@pytest.mark.parametrize("body", [b'{"cut": "off', b"", b"[1,", b"\xff"])
+def test_batch_part_json_errors_are_value_errors(body):
+    with pytest.raises(ValueError):
+        batch_loads(body)
