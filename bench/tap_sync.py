@@ -33,7 +33,6 @@ import requests
 BIN = Path(sys.executable).parent
 USER = "alice@example.com"
 CREDS = {"client_id": "c", "client_secret": "s", "refresh_token": "r"}
-RECORD = b'{"type":"RECORD","stream":"'
 EMITTER = """import sys, msgspec
 decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
 for line in open(sys.argv[1], "rb"):
@@ -54,8 +53,9 @@ def cpu_s(before, after) -> float:
 
 
 @contextlib.contextmanager
-def emulator(messages: int, latency_ms: float = 0, quota: float = 0):
-    args = [str(BIN / "gmail-emulator"), "--port", "0", "--users", USER, "--seed", "1"]
+def emulator(messages: int, latency_ms: float = 0, quota: float = 0, users=(USER,)):
+    """``messages`` per user; ``quota`` per user (0: none)."""
+    args = [str(BIN / "gmail-emulator"), "--port", "0", "--users", ",".join(users), "--seed", "1"]
     args += ["--messages", str(messages), "--latency-ms", str(latency_ms)]
     args += ["--quota-units-per-second", str(quota)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -129,11 +129,22 @@ def run_tap(url, work: Path, quota=0, fmt=None, state=None, only=None, tee=None)
                     entry["metadata"]["selected"] = stream["tap_stream_id"] in only
         (work / "catalog.json").write_text(json.dumps(catalog))
         args += ["--catalog", str(work / "catalog.json")]
+    return run_process(args, work, tee=tee)
+
+
+RECORD_LINE = re.compile(rb'^\{"type": ?"RECORD", ?"stream": ?"([^"]+)"')
+
+
+def run_process(args: list[str], work: Path, env: dict | None = None, tee=None) -> TapRun:
+    """Run a Singer tap, streaming stdout (nothing buffered); CPU is the RUSAGE_CHILDREN delta.
+
+    Reads compact (msgspec) and spaced (json.dumps) Singer lines alike.
+    """
     run, stop, state_line = TapRun(), threading.Event(), None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(work / "stderr.log", "w+b") as err:
         began = time.perf_counter()
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err)
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env)
 
         def poll_rss() -> None:  # VmHWM: the tap's own high-water mark; the last read wins
             while (peak := vm_hwm_mb(process.pid)) is not None:
@@ -145,16 +156,16 @@ def run_tap(url, work: Path, quota=0, fmt=None, state=None, only=None, tee=None)
         poller.start()
         for line in process.stdout:
             now = time.perf_counter()
-            if line.startswith(RECORD):
-                stream = line[len(RECORD) : line.index(b'"', len(RECORD))].decode()
+            if record := RECORD_LINE.match(line):
+                stream = record.group(1).decode()
                 run.counts[stream] += 1
                 run.last[stream] = now
                 if tee:
                     tee.write(line)
-            elif line.startswith(b'{"type":"STATE"'):
+            elif line.startswith((b'{"type":"STATE"', b'{"type": "STATE"')):
                 state_line = line
-            elif line.startswith(b'{"type":"SCHEMA"'):
-                run.started[json.loads(line)["stream"]] = now
+            elif line.startswith((b'{"type":"SCHEMA"', b'{"type": "SCHEMA"')):
+                run.started.setdefault(json.loads(line)["stream"], now)
         run.peak_rss_mb = max(run.peak_rss_mb, vm_hwm_mb(process.pid) or 0)
         stop.set()
         poller.join()
