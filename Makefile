@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8765
 
-.PHONY: demo test reliability venv meltano meltano-postgres postgres lint format clean
+.PHONY: demo test reliability bench bench-quick venv meltano meltano-postgres postgres lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ test: venv meltano-postgres postgres
 reliability: venv meltano
 	GMAIL_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability tests/reliability
 
+# Benchmarks (README "Benchmarks"): tap-gmail next to MeltanoLabs tap-gmail and scale-out
+# (bench/compare.py, which installs MeltanoLabs' tap into .venv-bench/meltanolabs), then the
+# tap's own goals (bench/tap_sync.py). matplotlib (the `bench` extra) draws docs/bench.png.
+bench: venv
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/tap_sync.py
+
+# Small mailboxes, one repetition; writes neither bench/results.json nor docs/bench.png.
+bench-quick: venv
+	$(BIN)/python bench/compare.py --quick
+	$(BIN)/python bench/tap_sync.py --quick
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,4 +62,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .venv-meltano .meltano output build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-meltano .venv-bench .meltano output build *.egg-info .pytest_cache
