@@ -7,7 +7,7 @@ import contextlib
 import sys
 import time
 
-from .backend import Emulator, EmulatorConfig
+from .backend import Emulator, EmulatorConfig, domain_list
 from .faults import FAULT_HELP, FAULT_KINDS
 from .routes import ROUTES
 from .server import EmulatorServer
@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON: clients, refresh_tokens, service_accounts "
         "(any client listed switches to strict credential checking)",
     )
+    p.add_argument(
+        "--refuse-recipient-domains",
+        type=_csv,
+        default=[],
+        help="test control: sends to these domains get Gmail's 400 'Invalid To header', "
+        "e.g. refused.example,bounce.test",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -122,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         token_ttl=args.token_ttl,
         history_retention=args.history_retention,
         auth_config=args.auth_config,
+        refuse_recipient_domains=domain_list(args.refuse_recipient_domains),
     )
 
 
