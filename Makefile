@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8765
 
-.PHONY: demo test reliability venv meltano lint format clean
+.PHONY: demo test reliability venv meltano meltano-postgres postgres lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,22 @@ venv: $(BIN)/python
 meltano:
 	PYTHON=$(PYTHON) bash scripts/bootstrap_meltano.sh
 
+# ... plus tap-postgres and target-postgres, for the warehouse tests (tests/warehouse).
+meltano-postgres:
+	PYTHON=$(PYTHON) bash scripts/bootstrap_meltano.sh --with-postgres
+
+# PostgreSQL's server programs, for the warehouse tests (Debian's package if missing). The
+# tests start their own server on loopback and stop it; nothing is started here.
+postgres:
+	bash scripts/ensure_postgres.sh
+
 demo: venv meltano
 	$(BIN)/python scripts/demo.py --port $(PORT)
 
-test: venv meltano
+test: venv meltano-postgres postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 # The whole failure-path proof suite; `make test` runs its CI subset.
 reliability: venv meltano

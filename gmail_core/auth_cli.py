@@ -214,7 +214,7 @@ def render(fmt: str, section: dict, refresh_token: str, scopes: list[str], plugi
     if token_url != DEFAULT_TOKEN_URL:
         settings.append(("token_url", token_url))
     return "\n".join(
-        f"meltano config {shlex.quote(plugin)} set {name} {shlex.quote(value)}"
+        f"meltano config set {shlex.quote(plugin)} {name} {shlex.quote(value)}"
         for name, value in settings
     )
 

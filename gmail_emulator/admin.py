@@ -81,6 +81,31 @@ def _add_user(emulator, body):
     return json_response(200, {"email": mailbox.email})
 
 
+def _push(emulator, body):
+    return json_response(200, emulator.push.snapshot())
+
+
+def _push_token(emulator, body):
+    """A push token signed with the emulator's key; ``claims`` override (None drops one)."""
+    config = emulator.config
+    audience = body.get("audience") or config.push_audience or config.push_endpoint or ""
+    email = body.get("email") or config.push_service_account
+    claims = body.get("claims") or {}
+    if not isinstance(claims, dict):
+        raise ValueError("claims must be an object")
+    token = emulator.push.signer.token(audience, email, claims)
+    return json_response(200, {"token": token, "kid": emulator.push.signer.kid})
+
+
+def _push_envelope(emulator, body):
+    return json_response(200, emulator.push.envelope(body["email"], int(body["history_id"])))
+
+
+def _push_drain(emulator, body):
+    drained = emulator.push.drain(float(body.get("timeout_s", 10)))
+    return json_response(200 if drained else 504, emulator.push.snapshot())
+
+
 def _health(emulator, body):
     return json_response(200, {"ok": True, "users": [m.email for m in emulator.mailboxes.values()]})
 
@@ -95,4 +120,8 @@ _ROUTES = {
     ("POST", "/_emulator/auth/issue"): _issue,
     ("POST", "/_emulator/history/expire"): _expire_history,
     ("POST", "/_emulator/users"): _add_user,
+    ("GET", "/_emulator/push"): _push,
+    ("POST", "/_emulator/push/token"): _push_token,
+    ("POST", "/_emulator/push/envelope"): _push_envelope,
+    ("POST", "/_emulator/push/drain"): _push_drain,
 }

@@ -10,6 +10,7 @@ from . import mailbox as seeding
 from .auth import AuthRegistry
 from .faults import FaultInjector
 from .models import Mailbox
+from .push import PushHub
 from .quota import QuotaLimiter
 from .stats import Stats
 
@@ -34,6 +35,11 @@ class EmulatorConfig:
     history_retention: int = 0  # records kept per mailbox; 0 keeps all
     auth_config: str | None = None  # JSON file: clients, refresh_tokens, service_accounts
     max_batch_parts: int = 100
+    # Pub/Sub push (see push.py): where to post, and the claims of the signed token
+    push_endpoint: str | None = None
+    push_audience: str | None = None  # defaults to push_endpoint, as Pub/Sub does
+    push_service_account: str = "gmail-push@emulator-project.iam.gserviceaccount.com"
+    push_subscription: str = "projects/emulator-project/subscriptions/gmail-push"
     # Test control: messages.send/drafts.send to an address in one of these domains get
     # Gmail's 400 "Invalid To header" (or Cc/Bcc), as Gmail refuses some valid-looking ones.
     refuse_recipient_domains: tuple[str, ...] = ()
@@ -77,6 +83,7 @@ class Emulator:
             slow_ms=config.fault_slow_ms,
             stall_ms=config.fault_stall_ms,
         )
+        self.push = PushHub(config)
         self.mailboxes: dict[str, Mailbox] = {}
         for index, user in enumerate(config.users):
             self.add_user(user, seed=config.seed + index)
@@ -92,6 +99,7 @@ class Emulator:
             seed=self.config.seed if seed is None else seed,
             history_retention=self.config.history_retention,
         )
+        mailbox.listener = self.push.changed
         self.mailboxes[key] = mailbox
         if email not in self.auth.users:
             self.auth.users.append(email)
@@ -195,5 +203,6 @@ class Emulator:
         stats["history_records"] = sum(len(m.history.records) for m in self.mailboxes.values())
         stats["quota"] = self.quota.snapshot()
         stats["faults"]["injector"] = self.faults.snapshot()
+        stats["push"] = self.push.snapshot()
         stats["uptime_s"] = round(time.time() - self.started_at, 3)
         return stats

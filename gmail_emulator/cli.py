@@ -96,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="test control: sends to these domains get Gmail's 400 'Invalid To header', "
         "e.g. refused.example,bounce.test",
     )
+    p.add_argument(
+        "--push-endpoint",
+        help="post Pub/Sub push envelopes for watched mailboxes here (e.g. gmail-push serve's URL)",
+    )
+    p.add_argument(
+        "--push-audience", help="the `aud` of the signed push token (default: the endpoint)"
+    )
+    p.add_argument(
+        "--push-service-account",
+        default=EmulatorConfig.push_service_account,
+        help="the `email` of the signed push token (the subscription's service account)",
+    )
+    p.add_argument(
+        "--push-subscription",
+        default=EmulatorConfig.push_subscription,
+        help="the `subscription` of each push envelope",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -129,6 +146,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         token_ttl=args.token_ttl,
         history_retention=args.history_retention,
         auth_config=args.auth_config,
+        push_endpoint=args.push_endpoint,
+        push_audience=args.push_audience,
+        push_service_account=args.push_service_account,
+        push_subscription=args.push_subscription,
         refuse_recipient_domains=domain_list(args.refuse_recipient_domains),
     )
 
@@ -142,6 +163,8 @@ def describe(server: EmulatorServer, seconds: float) -> str:
         if not emulator.auth.strict
         else f"  token_url:  {server.token_url}  (strict credentials)",
         f"  stats:      {server.url}/_emulator/stats",
+        f"  push certs: {server.url}/oauth2/v1/certs (PEM)  {server.url}/oauth2/v3/certs (JWKS)"
+        + (f"; pushes to {emulator.config.push_endpoint}" if emulator.config.push_endpoint else ""),
     ]
     for mailbox in emulator.mailboxes.values():
         lines.append(

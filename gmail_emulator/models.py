@@ -80,6 +80,9 @@ class Mailbox:
         self._id_base = _stable_int(email, seed) % (1 << 20)
         self._parsed_cache: OrderedDict[str, mime.ParsedMessage] = OrderedDict()
         self.drafts: dict[str, str] = {}  # draft id -> message id
+        # called with (email, HistoryRecord) after each recorded change, under the lock;
+        # the emulator's push hub sets it (it only filters and queues, never blocks)
+        self.listener = None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -267,16 +270,17 @@ class Mailbox:
         history_id = self.history.next_id()
         message.history_id = history_id
         if record:
-            self.history.append(
-                HistoryRecord(
-                    history_id,
-                    kind,
-                    message.id,
-                    message.thread_id,
-                    tuple(sorted(message.label_ids)),
-                    tuple(changed),
-                )
+            entry = HistoryRecord(
+                history_id,
+                kind,
+                message.id,
+                message.thread_id,
+                tuple(sorted(message.label_ids)),
+                tuple(changed),
             )
+            self.history.append(entry)
+            if self.listener is not None:
+                self.listener(self.email, entry)
         else:
             self.history.oldest_valid = history_id
 

@@ -21,6 +21,7 @@ from .auth import TokenError
 from .backend import Emulator, EmulatorConfig
 from .dispatch import Dispatcher, Request, Response, json_response
 from .faults import GARBLED_BODY, truncated
+from .push_keys import CERTS_PATHS
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -132,6 +133,9 @@ class _Server(ThreadingHTTPServer):
             return oauth_pages.authorize(self.emulator, request)
         if path.startswith("/_emulator/"):
             return admin.handle(self.emulator, request)
+        if path in CERTS_PATHS and request.method == "GET":
+            certs = self.emulator.push.signer.certs(CERTS_PATHS[path])
+            return json_response(200, certs, {"Cache-Control": "public, max-age=300"})
         if path in batch.BATCH_PATHS and request.method == "POST":
             return batch.handle(self.dispatcher, request, self.emulator.config.max_batch_parts)
         return self.dispatcher.handle(request)
@@ -187,6 +191,7 @@ class EmulatorServer:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self.emulator.push.close()
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()

@@ -2,8 +2,8 @@
 # Install Meltano and the plugins of meltano.yml, idempotently, on a fresh machine or an old one.
 #
 #   scripts/bootstrap_meltano.sh                    # tap-gmail tap-jsonl target-gmail target-duckdb
-#                                                   #   target-jsonl meltano-map-transformer
-#   scripts/bootstrap_meltano.sh --with-postgres    # ... and target-postgres
+#                                                   #   target-jsonl meltano-map-transformer gmail-push
+#   scripts/bootstrap_meltano.sh --with-postgres    # ... and target-postgres, tap-postgres
 #   scripts/bootstrap_meltano.sh --all              # every plugin in meltano.yml
 #   scripts/bootstrap_meltano.sh PLUGIN...          # ... and these plugins too
 #
@@ -28,13 +28,13 @@ mkdir -p "$LOG_DIR"
 
 # The default set: the demo (tap-gmail target-duckdb) and the end-to-end tests (the rest;
 # tap-jsonl-outbound inherits tap-jsonl and shares its venv).
-plugins=(tap-gmail tap-jsonl target-gmail target-duckdb target-jsonl meltano-map-transformer)
+plugins=(tap-gmail tap-jsonl target-gmail target-duckdb target-jsonl meltano-map-transformer gmail-push)
 # Plugins installed from this repository with `pip_url: -e ${MELTANO_PROJECT_ROOT}`.
-editable=(tap-gmail target-gmail)
+editable=(tap-gmail target-gmail gmail-push)
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --with-postgres) plugins+=(target-postgres) ;;
+        --with-postgres) plugins+=(target-postgres tap-postgres) ;;
         --all) plugins=() ;;
         -h | --help)
             sed -n '2,16p' "$0"

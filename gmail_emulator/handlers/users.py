@@ -1,14 +1,16 @@
-"""users.getProfile, users.watch, users.stop and users.history.list."""
+"""users.getProfile, users.watch, users.stop and users.history.list.
+
+A watch is recorded in the emulator's push hub (``push.py``), which posts signed Pub/Sub
+push envelopes to the configured endpoint after each change the watch's label filter admits.
+"""
 
 from __future__ import annotations
 
 import re
-import time
 
 from .. import errors
 
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
-WATCH_DAYS = 7
 
 
 def get_profile(call):
@@ -25,14 +27,15 @@ def watch(call):
     topic = call.body.get("topicName")
     if not isinstance(topic, str) or not _TOPIC.match(topic):
         raise errors.bad_request("Invalid topicName does not match projects/*/topics/*")
-    behavior = call.body.get("labelFilterBehavior") or call.body.get("labelFilterAction")
-    if behavior and behavior.lower() not in ("include", "exclude"):
-        raise errors.bad_request(f"Invalid value for labelFilterBehavior: {behavior}")
-    expiration = int(time.time() * 1000) + WATCH_DAYS * 86400 * 1000
-    return 200, {"historyId": str(call.mailbox.history.current), "expiration": str(expiration)}
+    mailbox = call.mailbox
+    with mailbox.lock:
+        watch = call.emulator.push.watch(mailbox, call.body)
+        history_id = mailbox.history.current
+    return 200, {"historyId": str(history_id), "expiration": str(watch.expiration_ms)}
 
 
 def stop(call):
+    call.emulator.push.stop(call.mailbox.email)
     return 204, None
 
 

@@ -177,9 +177,9 @@ def test_console_script_with_client_secrets_file_prints_meltano_commands(server,
         process.kill()
     assert process.returncode == 0, err
     lines = out.strip().splitlines()
-    assert lines[0] == "meltano config tap-gmail set oauth_credentials.client_id cli-client"
-    assert lines[2].startswith("meltano config tap-gmail set oauth_credentials.refresh_token ")
-    assert lines[3] == f"meltano config tap-gmail set token_url {server.token_url}"
+    assert lines[0] == "meltano config set tap-gmail oauth_credentials.client_id cli-client"
+    assert lines[2].startswith("meltano config set tap-gmail oauth_credentials.refresh_token ")
+    assert lines[3] == f"meltano config set tap-gmail token_url {server.token_url}"
     refresh_token = lines[2].rsplit(" ", 1)[1]
     assert _profile_email(server, refresh_token) == "alice@example.com"
     assert refresh_token not in err and SECRET not in err
