@@ -158,9 +158,10 @@ class TapGmail(Tap):
         raise SystemExit(1)
 
     def _exit(self, message: str):
+        """One ERROR line, then exit 1 (SystemExit(message) would print it a second time)."""
         logging.getLogger(self.name).error(message)
         sys.stdout.flush()
-        raise SystemExit(message)
+        raise SystemExit(1)
 
 
 def main() -> None:
