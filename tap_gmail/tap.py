@@ -95,7 +95,8 @@ class TapGmail(Tap):
                     start_date=settings.start_date(config),
                 )
                 client = self._clients[mailbox]
-                self._syncs[mailbox] = MailboxSync(client, query, self.logger)
+                derive = all(self.streams[name].selected for name in ("messages", "threads"))
+                self._syncs[mailbox] = MailboxSync(client, query, self.logger, derive)
             return self._syncs[mailbox]
 
     @contextlib.contextmanager
