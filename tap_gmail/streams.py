@@ -23,8 +23,8 @@ from singer_sdk.singerlib import RecordMessage
 
 from gmail_core.schemas import load_schema
 
+from .checkpoint import Checkpoint
 from .prefetch import Prefetcher
-from .sync import Checkpoint
 
 
 class MailboxStream(Stream):
