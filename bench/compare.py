@@ -291,7 +291,13 @@ def plot(results: dict) -> None:
             if pts:
                 ax.plot([p["mailboxes"] for p in pts], [p["aggregate_msgs_per_s"] for p in pts],
                         style, label=f"max_parallel_mailboxes={parallel}")  # fmt: skip
+        pts = [s for s in results["scale"] if s["max_parallel_mailboxes"] == 16] or results["scale"]
+        bound = pts[-1]["quota_bound_per_mailbox"]
+        sizes = sorted({s["mailboxes"] for s in results["scale"]})
+        ax.plot(sizes, [n * bound for n in sizes], ":", color="gray",
+                label=f"quota bound, all read at once ({bound:.0f} msgs/s each)")  # fmt: skip
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
         ax.set_xlabel("mailboxes (1,000 messages each)")
         ax.set_ylabel("aggregate msgs/s")
         ax.set_title("scale-out, 250 u/s per mailbox, 100 ms", fontsize=10)
@@ -309,7 +315,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small mailboxes, one repetition")
     parser.add_argument("--only", default="latency,cpu,scale")
     parser.add_argument("--reps", type=int, default=None, help="tap-gmail full-sync repetitions")
+    parser.add_argument("--plot-only", action="store_true", help="redraw from results.json")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads(RESULTS.read_text()))
+        return
     asked = {s.strip() for s in args.only.split(",") if s.strip()}
     reps = args.reps or (1 if args.quick else 3)
     python = ensure_meltanolabs()
