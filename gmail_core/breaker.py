@@ -151,7 +151,7 @@ class MailboxBreaker:
             when = "a probe call is in flight; retry when it completes"
         else:
             when = f"it will half-open to probe Gmail in {max(wait, 0):.1f} s"
-        last = f" Last failure: {self.last_failure}." if self.last_failure else ""
+        last = f" Last failure: {self.last_failure.rstrip('.')}." if self.last_failure else ""
         error = CircuitOpenError(
             f"Circuit open for mailbox {self.mailbox}: {self.failures} consecutive failures "
             f"(Gmail errors or network trouble); failing fast, {when}.{last}"

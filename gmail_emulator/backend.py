@@ -40,10 +40,25 @@ class EmulatorConfig:
     push_audience: str | None = None  # defaults to push_endpoint, as Pub/Sub does
     push_service_account: str = "gmail-push@emulator-project.iam.gserviceaccount.com"
     push_subscription: str = "projects/emulator-project/subscriptions/gmail-push"
+    # Test control: messages.send/drafts.send to an address in one of these domains get
+    # Gmail's 400 "Invalid To header" (or Cc/Bcc), as Gmail refuses some valid-looking ones.
+    refuse_recipient_domains: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.refuse_recipient_domains = domain_list(self.refuse_recipient_domains)
 
     @classmethod
     def field_names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
+
+
+def domain_list(value) -> tuple[str, ...]:
+    """Domains from a list or a comma-separated string: lower case, no leading ``@``."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(d, str) for d in value):
+        raise ValueError("refuse_recipient_domains must be a list of domain names")
+    return tuple(d.strip().lower().lstrip("@") for d in value if d.strip())
 
 
 class Emulator:
@@ -148,6 +163,9 @@ class Emulator:
         unknown = set(changes) - EmulatorConfig.field_names()
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if "refuse_recipient_domains" in changes:
+            changes = dict(changes)
+            changes["refuse_recipient_domains"] = domain_list(changes["refuse_recipient_domains"])
         for key, value in changes.items():
             setattr(self.config, key, value)
         config = self.config

@@ -7,7 +7,7 @@ import contextlib
 import sys
 import time
 
-from .backend import Emulator, EmulatorConfig
+from .backend import Emulator, EmulatorConfig, domain_list
 from .faults import FAULT_HELP, FAULT_KINDS
 from .routes import ROUTES
 from .server import EmulatorServer
@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(any client listed switches to strict credential checking)",
     )
     p.add_argument(
+        "--refuse-recipient-domains",
+        type=_csv,
+        default=[],
+        help="test control: sends to these domains get Gmail's 400 'Invalid To header', "
+        "e.g. refused.example,bounce.test",
+    )
+    p.add_argument(
         "--push-endpoint",
         help="post Pub/Sub push envelopes for watched mailboxes here (e.g. gmail-push serve's URL)",
     )
@@ -143,6 +150,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         push_audience=args.push_audience,
         push_service_account=args.push_service_account,
         push_subscription=args.push_subscription,
+        refuse_recipient_domains=domain_list(args.refuse_recipient_domains),
     )
 
 

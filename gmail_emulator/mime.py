@@ -21,6 +21,7 @@ from .mime_decode import _decoded, _head_end, _params, _raw_header_pairs, _split
 from .mime_decode import decode_bytes as decode_bytes
 from .mime_decode import decode_words as decode_words
 from .mime_decode import parse_headers_only as parse_headers_only
+from .mime_decode import raw_headers_only as raw_headers_only
 
 _WS = re.compile(r"\s+")
 _SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|sv)\s*(?:\[\d+\]|\(\d+\))?\s*:)+", re.I)
@@ -62,7 +63,7 @@ class _Part:
 
     __slots__ = (
         "part_id", "raw_headers", "mime_type", "charset", "filename", "disposition", "cte",
-        "content_id", "boundary", "body", "children", "_decoded_body",
+        "content_id", "boundary", "body", "children", "enclosed", "_decoded_body",
     )  # fmt: skip
 
     def __init__(self, part_id: str, raw_headers: list[tuple[str, str]], default_type: str):
@@ -86,6 +87,7 @@ class _Part:
         self.boundary = ctype.get("boundary", "").rstrip()
         self.body = b""
         self.children: list[_Part] | None = None
+        self.enclosed: _Part | None = None  # a message/rfc822 part's message, as its top part
         self._decoded_body: bytes | None = None
 
     @property
@@ -103,9 +105,19 @@ class _Part:
         return self._decoded_body
 
     def walk(self):
+        """This part and its descendants, not descending into enclosed messages."""
         yield self
         for child in self.children or ():
             yield from child.walk()
+
+    def walk_all(self):
+        """Every part, enclosed messages' parts too (what ``partId``/``attachmentId`` reach)."""
+        stack = [self]
+        while stack:
+            part = stack.pop()
+            yield part
+            below = [*(part.children or ()), *((part.enclosed,) if part.enclosed else ())]
+            stack.extend(reversed(below))
 
 
 def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
@@ -152,6 +164,19 @@ def _build(part_id: str, raw_headers, body: bytes, default_type: str, depth: int
                 )
             return part
     part.body = body
+    if part.mime_type == "message/rfc822" and depth < _MAX_DEPTH:
+        # Gmail nests the enclosed message under its part: one child, "<partId>.0", whose
+        # headers are the enclosed message's headers. The part stays an attachment.
+        inner = part.decoded()
+        if inner.strip():
+            head, inner_body = _split_head(inner)
+            part.enclosed = _build(
+                f"{part_id}.0" if part_id else "0",
+                _raw_header_pairs(head),
+                inner_body,
+                "text/plain",
+                depth + 1,
+            )
     return part
 
 
@@ -198,7 +223,7 @@ class ParsedMessage:
         return _build("", self._raw_headers, self.raw[self._body_start :], "text/plain", 0)
 
     def part(self, part_id: str) -> _Part | None:
-        for p in self.root.walk():
+        for p in self.root.walk_all():
             if p.part_id == part_id:
                 return p
         return None
@@ -289,6 +314,8 @@ def _render_part(part: _Part, message_id: str) -> dict:
             "attachmentId": attachment_id_for(message_id, part.part_id),
             "size": len(data),
         }
+        if part.enclosed is not None:
+            out["parts"] = [_render_part(part.enclosed, message_id)]
     elif data:
         out["body"] = {"size": len(data), "data": _b64url(data)}
     else:

@@ -145,6 +145,12 @@ def _decoded(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(n, decode_words(v)) for n, v in pairs]
 
 
+def raw_headers_only(raw: bytes) -> list[tuple[str, str]]:
+    """Top-level headers, unfolded but still RFC 2047-encoded (address headers must be split
+    into addresses before their display names are decoded: an encoded word may hide a comma)."""
+    return _raw_header_pairs(raw[: _head_end(raw)[0]])
+
+
 def parse_headers_only(raw: bytes) -> list[tuple[str, str]]:
     """Top-level headers, unfolded and decoded, without touching the body (the insert path)."""
-    return _decoded(_raw_header_pairs(raw[: _head_end(raw)[0]]))
+    return _decoded(raw_headers_only(raw))

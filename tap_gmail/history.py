@@ -22,6 +22,7 @@ class HistoryPage:
 
     touched: dict[str, str | None] = field(default_factory=dict)
     deleted: dict[str, str | None] = field(default_factory=dict)
+    new_threads: set[str] = field(default_factory=set)  # first message added in this window
     resume_after: int = 0  # the bookmark once this page is written
     last: bool = False
 
@@ -50,6 +51,8 @@ def history_pages(client: MailboxClient, start: int) -> Iterator[HistoryPage]:
                     message = entry["message"]
                     if message["id"] not in page.deleted:
                         page.touched[message["id"]] = message.get("threadId")
+                    if key == "messagesAdded" and message["id"] == message.get("threadId"):
+                        page.new_threads.add(message["id"])
             page.resume_after = max(page.resume_after, int(record["id"]))
         token = answer.get("nextPageToken")
         if not token:

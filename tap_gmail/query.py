@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+HIDDEN = frozenset({"SPAM", "TRASH"})
+
 LIST_PAGE_SIZE = 500
 
 
@@ -39,3 +41,43 @@ class MessageQuery:
         selection = {k: v for k, v in self.list_params().items() if k != "maxResults"}
         digest = hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).hexdigest()
         return digest[:16]
+
+    def keeps(self, label_ids, internal_ms: int | None) -> bool:
+        """Whether a message is in the selection, judged from its labels and date.
+
+        ``messages.q`` cannot be judged locally; threads built from a history window or a
+        ``threads.get`` therefore follow only spam/trash and ``start_date``.
+        """
+        if not self.include_spam_trash and not HIDDEN.isdisjoint(label_ids or ()):
+            return False
+        if self.start_date is not None and internal_ms is not None:
+            return internal_ms >= int(self.start_date.timestamp() * 1000)
+        return True
+
+    def keeps_record(self, record: dict) -> bool:
+        when = record.get("internal_date")
+        ms = int(datetime.fromisoformat(when).timestamp() * 1000) if when else None
+        return self.keeps(record.get("label_ids"), ms)
+
+    def thread_in_selection(self, thread: dict) -> dict:
+        """A ``threads.get`` answer cut to the selected messages, oldest first, so that it
+        aggregates exactly like a thread derived from message records (see derived_threads)."""
+        kept = [
+            m
+            for m in thread.get("messages") or ()
+            if self.keeps(m.get("labelIds"), _int(m.get("internalDate")))
+        ]
+        kept.sort(key=lambda m: (_int(m.get("internalDate")) or 0, m["id"]))
+        histories = [h for h in (_int(m.get("historyId")) for m in kept) if h is not None]
+        return {
+            "id": thread["id"],
+            "historyId": str(max(histories)) if histories else None,
+            "messages": kept,
+        }
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -16,7 +16,7 @@ from gmail_core.connection_schema import connection_properties
 from gmail_core.errors import ConfigError
 
 MESSAGE_FORMATS = ("full", "metadata", "minimal", "raw")
-NESTED = ("oauth_credentials", "messages")
+NESTED = ("oauth_credentials", "messages", "shard")
 
 _TAP_SCHEMA = th.PropertiesList(
     th.Property(

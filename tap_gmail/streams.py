@@ -19,8 +19,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from gmail_core.schemas import load_schema
 
+from .checkpoint import Checkpoint
 from .prefetch import Prefetcher
-from .sync import Checkpoint
 
 
 class MailboxStream(Stream):

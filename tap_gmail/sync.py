@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from gmail_core import cpcal
@@ -28,19 +27,17 @@ from gmail_core.batch import BatchPart, PartResult
 from gmail_core.client import MailboxClient
 from gmail_core.errors import ApiError, GmailConnectorError, HistoryExpired
 
+from .checkpoint import Checkpoint
+from .derived_threads import DerivedThreads
 from .fetch import execute_bounded
 from .history import history_pages
 from .progress import Progress
 from .query import MessageQuery
+from .thread_sync import ThreadsSync
 
 # threads.get costs 10 units, messages.get 5: a thread is cheaper from 3 listed messages on.
 THREAD_FETCH_MIN_MESSAGES = 3
 REPLICATION_KEY = "history_id"
-
-
-@dataclass
-class Checkpoint:
-    state: dict  # the mailbox partition's bookmark keys, replaced wholesale
 
 
 class _Restart(GmailConnectorError):
@@ -51,14 +48,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class MailboxSync:
+class MailboxSync(ThreadsSync):
     """Reads one mailbox; shared by the messages, threads and labels streams."""
 
-    def __init__(self, client: MailboxClient, query: MessageQuery, logger: logging.Logger):
+    def __init__(
+        self,
+        client: MailboxClient,
+        query: MessageQuery,
+        logger: logging.Logger,
+        derive_threads: bool = False,
+    ):
         self.client = client
         self.query = query
         self.logger = logger
         self._label_names: dict[str, str] | None = None
+        # Both streams selected: the threads stream reads what the messages stream fetched.
+        self.derived = DerivedThreads(query.keeps_record) if derive_threads else None
 
     # ---- bookmarks -------------------------------------------------------------------
 
@@ -173,6 +178,10 @@ class MailboxSync:
 
     def _full_messages(self, resume: dict | None) -> Iterator[dict | Checkpoint]:
         mailbox = self.client.mailbox
+        if self.derived:
+            self.derived.begin()
+        # Only a full sync read from its first page has seen every thread's messages.
+        track = self.derived if not resume else None
         profile = self.client.call("getProfile", "GET", "profile")
         if resume:
             h0, token, done = int(resume["h0"]), resume.get("page_token"), resume.get("done", 0)
@@ -188,27 +197,42 @@ class MailboxSync:
             yield Checkpoint(
                 {"full_sync": {"h0": h0, "page_token": token, "done": done, "query": fingerprint}}
             )
-            yield from self._fetch_messages(refs)
+            for record in self._fetch_messages(refs):
+                if track:
+                    track.add_message(record)
+                yield record
             done += len(refs)
             progress.update(done)
             token = page.get("nextPageToken")
             if not token:
                 break
         progress.finish(done)
+        if track:
+            track.full_h0 = h0
         yield self._bookmark(h0)
 
     def _incremental_messages(self, start: int) -> Iterator[dict | Checkpoint]:
         mailbox = self.client.mailbox
         changed = deleted = 0
+        derived = self.derived
+        if derived:
+            derived.begin()
+        end = start
         for page in history_pages(self.client, start):
             now = _now()
             for message_id, thread_id in page.deleted.items():
                 yield cpcal.tombstone(message_id, thread_id, mailbox, now)
-            refs = [{"id": mid, "threadId": tid} for mid, tid in page.touched.items()]
-            yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
+            if derived:
+                yield from self._incremental_page_with_threads(page, derived)
+            else:
+                refs = [{"id": mid, "threadId": tid} for mid, tid in page.touched.items()]
+                yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
             changed += len(page.touched)
             deleted += len(page.deleted)
+            end = page.resume_after
             yield self._bookmark(page.resume_after)
+        if derived:
+            derived.window = (start, end)
         self.logger.info(
             "mailbox %s: incremental from historyId %d: %d changed, %d deleted",
             mailbox,
@@ -216,6 +240,51 @@ class MailboxSync:
             changed,
             deleted,
         )
+
+    def _incremental_page_with_threads(self, page, derived: DerivedThreads) -> Iterator[dict]:
+        """One history page when the threads stream is selected too.
+
+        A new thread's messages are fetched one by one and aggregated later; an older
+        thread is fetched whole once (``threads.get``, 10 units) and serves both streams.
+        """
+        mailbox = self.client.mailbox
+        derived.new_threads |= page.new_threads
+        for thread_id in page.thread_ids():
+            derived.touch(thread_id)
+        single, whole = [], {}
+        for message_id, thread_id in page.touched.items():
+            if thread_id and thread_id not in derived.new_threads and self.query.fmt != "raw":
+                whole.setdefault(thread_id, set()).add(message_id)
+            else:
+                single.append({"id": message_id, "threadId": thread_id})
+        for record in self._fetch_messages(single, allow_threads=False, missing_is_deleted=True):
+            derived.add_message(record)
+            yield record
+        parts = [
+            BatchPart(
+                "threads.get",
+                "GET",
+                f"threads/{tid}",
+                {"format": self.query.fmt},
+                key=tid,
+            )
+            for tid in whole
+        ]
+        labels = self.label_names()
+        for result in execute_bounded(self.client, parts):
+            thread_id = result.part.key
+            if result.ok:
+                derived.put_thread(thread_id, self._thread_record(result.body, labels))
+                for message in result.body.get("messages", []):
+                    if message["id"] in whole[thread_id]:
+                        yield cpcal.normalize_message(message, mailbox, labels)
+                continue
+            if result.status != 404:
+                raise result.error or ApiError(result.status, "threads.get failed")
+            derived.put_thread(thread_id, None)  # the whole thread is gone
+            now = _now()
+            for message_id in sorted(whole[thread_id]):
+                yield cpcal.tombstone(message_id, thread_id, mailbox, now)
 
     def _fetch_messages(
         self, refs: list[dict], allow_threads: bool = True, missing_is_deleted: bool = False
@@ -260,55 +329,3 @@ class MailboxSync:
                     yield cpcal.normalize_message(message, mailbox, labels)
             return
         yield cpcal.normalize_message(result.body, mailbox, labels)
-
-    # ---- threads ---------------------------------------------------------------------
-
-    def threads(self, state: dict) -> Iterator[dict | Checkpoint]:
-        yield from self._with_fallback(
-            "threads", state, self._incremental_threads, self._full_threads
-        )
-
-    def _incremental_threads(self, start: int) -> Iterator[dict | Checkpoint]:
-        for page in history_pages(self.client, start):
-            # A thread whose every message was deleted answers 404: it is gone.
-            yield from self._fetch_threads(page.thread_ids(), missing_is_deleted=True)
-            yield self._bookmark(page.resume_after)
-
-    def _full_threads(self, resume: dict | None) -> Iterator[dict | Checkpoint]:
-        profile = self.client.call("getProfile", "GET", "profile")
-        if resume:
-            h0, token = int(resume["h0"]), resume.get("page_token")
-        else:
-            h0, token = int(profile["historyId"]), None
-        fingerprint = self.query.fingerprint()
-        while True:
-            page = self._list_page("threads.list", "threads", token)
-            yield Checkpoint({"full_sync": {"h0": h0, "page_token": token, "query": fingerprint}})
-            yield from self._fetch_threads([t["id"] for t in page.get("threads", [])])
-            token = page.get("nextPageToken")
-            if not token:
-                break
-        yield self._bookmark(h0)
-
-    def _fetch_threads(
-        self, thread_ids: list[str], missing_is_deleted: bool = False
-    ) -> Iterator[dict]:
-        labels = self.label_names()
-        mailbox = self.client.mailbox
-        parts = [
-            BatchPart(
-                "threads.get",
-                "GET",
-                f"threads/{tid}",
-                {"format": "metadata", "metadataHeaders": ["Subject"]},
-                key=tid,
-            )
-            for tid in thread_ids
-        ]
-        for result in execute_bounded(self.client, parts):
-            if result.ok:
-                yield cpcal.normalize_thread(result.body, mailbox, labels)
-            elif result.status != 404:
-                raise result.error or ApiError(result.status, "threads.get failed")
-            elif missing_is_deleted:
-                yield cpcal.thread_tombstone(result.part.key, mailbox, _now())

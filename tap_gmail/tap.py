@@ -95,7 +95,8 @@ class TapGmail(Tap):
                     start_date=settings.start_date(config),
                 )
                 client = self._clients[mailbox]
-                self._syncs[mailbox] = MailboxSync(client, query, self.logger)
+                derive = all(self.streams[name].selected for name in ("messages", "threads"))
+                self._syncs[mailbox] = MailboxSync(client, query, self.logger, derive)
             return self._syncs[mailbox]
 
     @contextlib.contextmanager
@@ -158,9 +159,10 @@ class TapGmail(Tap):
         raise SystemExit(1)
 
     def _exit(self, message: str):
+        """One ERROR line, then exit 1 (SystemExit(message) would print it a second time)."""
         logging.getLogger(self.name).error(message)
         sys.stdout.flush()
-        raise SystemExit(message)
+        raise SystemExit(1)
 
 
 def main() -> None:

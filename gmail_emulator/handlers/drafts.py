@@ -19,10 +19,13 @@ from .render import (
 def _draft_message(call) -> tuple[bytes, str | None]:
     message = call.body.get("message")
     if call.media is not None:
-        return message_bytes(call), (message or {}).get("threadId")
-    if not isinstance(message, dict):
+        raw, thread_id = message_bytes(call), (message or {}).get("threadId")
+    elif not isinstance(message, dict):
         raise errors.bad_request("Missing draft message")
-    return decode_raw(message.get("raw")), message.get("threadId")
+    else:
+        raw, thread_id = decode_raw(message.get("raw")), message.get("threadId")
+    outgoing.check_thread_id(call.mailbox, thread_id)
+    return raw, thread_id or None
 
 
 def _draft_json(draft_id, message) -> dict:
@@ -81,13 +84,19 @@ def drafts_send(call):
         raise errors.bad_request("Missing draft id")
     with mailbox.lock:
         draft = _get(mailbox, draft_id)
-        if call.body.get("message") or call.media is not None:
+        replaced = bool(call.body.get("message")) or call.media is not None
+        if replaced:
             raw, thread_id = _draft_message(call)
         else:
-            raw, thread_id = draft.raw, draft.thread_id
+            raw, thread_id = draft.raw, None
+        # Checked before the draft is consumed: a refused send leaves the draft in place.
+        checked = outgoing.check(call.emulator, mailbox, raw, thread_id)
+        own_thread = mailbox.threads.get(draft.thread_id)
+        if not replaced and own_thread is not None and len(own_thread.message_ids) > 1:
+            checked.thread_id = draft.thread_id  # the draft's thread outlives the draft
         mailbox.delete_message(draft)
         del mailbox.drafts[draft_id]
-    sent = outgoing.send(call.emulator, mailbox, raw, thread_id)
+    sent = outgoing.deliver(call.emulator, mailbox, checked)
     return 200, minimal_ref(sent)
 
 

@@ -104,13 +104,14 @@ def _store(call, default_date_header: bool):
     if len(raw) > outgoing.MAX_MESSAGE_BYTES:
         raise outgoing.too_large()
     labels = check_label_ids(call.mailbox, call.body.get("labelIds") or [])
+    outgoing.check_thread_id(call.mailbox, call.body.get("threadId"))
     source = call.query.get("internalDateSource")
     use_date = (source == "dateHeader") if source else default_date_header
     return call.mailbox.add_message(
         raw,
         set(labels),
         use_date_header=use_date,
-        thread_id=call.body.get("threadId"),
+        thread_id=call.body.get("threadId") or None,
     )
 
 

@@ -77,7 +77,11 @@ def test_nested_multipart_part_tree():
     assert pdf["filename"] == "report.pdf" and "data" not in pdf["body"]
     assert pdf["body"]["size"] == len(base64.b64decode("JVBERi0xLjQKJeLjz9MK"))
     assert forwarded["mimeType"] == "message/rfc822" and "attachmentId" in forwarded["body"]
-    assert "parts" not in forwarded
+    [enclosed] = forwarded["parts"]  # Gmail nests the enclosed message (test_enclosed.py)
+    assert enclosed["partId"] == "2.0" and enclosed["headers"] == [
+        {"name": "Subject", "value": "forwarded"}
+    ]
+    assert _data(enclosed["body"]) == b"inner body"
     names = [h["name"] for h in payload["headers"]]
     assert names == ["From", "To", "Subject", "Date", "MIME-Version", "Content-Type"]
 

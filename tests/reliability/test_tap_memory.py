@@ -17,8 +17,9 @@ import requests
 
 from gmail_core.client import clients_from_config
 from gmail_core.metrics import Metrics
+from tap_gmail.checkpoint import Checkpoint
 from tap_gmail.query import MessageQuery
-from tap_gmail.sync import Checkpoint, MailboxSync
+from tap_gmail.sync import MailboxSync
 from tests.reliability.conftest import FULL
 from tests.tap.conftest import tap_config
 

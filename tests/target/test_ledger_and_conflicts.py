@@ -8,8 +8,7 @@ import sqlite3
 
 import pytest
 
-from gmail_emulator import EmulatorConfig, errors, start_emulator
-from gmail_emulator.handlers import outgoing
+from gmail_emulator import EmulatorConfig, start_emulator
 from target_gmail.ledger import FAILED, INTENT, KeyReused, Ledger
 from tests.conftest import Api, admin
 
@@ -29,19 +28,17 @@ REFUSED_DOMAIN = "refused.example"  # Gmail answers 400 "Invalid To header" for 
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    # Gmail refuses some recipients that pass every check the target can make; the emulator
-    # (run in this process) is taught to refuse one domain the same way: a real 400 on send.
-    real_send = outgoing.send
-
-    def send(emulator, mailbox, raw, thread_id):
-        if f"@{REFUSED_DOMAIN}".encode() in raw.split(b"\r\n\r\n", 1)[0]:
-            raise errors.bad_request(f"Invalid To header: nobody@{REFUSED_DOMAIN}")
-        return real_send(emulator, mailbox, raw, thread_id)
-
-    monkeypatch.setattr(outgoing, "send", send)
+def emu():
+    # Gmail refuses some recipients that pass every check the target can make; the emulator's
+    # refuse_recipient_domains control refuses one domain the same way: a real 400 on send.
     server = start_emulator(
-        EmulatorConfig(users=[ALICE, BOB], messages=6, seed=4, quota_units_per_second=0)
+        EmulatorConfig(
+            users=[ALICE, BOB],
+            messages=6,
+            seed=4,
+            quota_units_per_second=0,
+            refuse_recipient_domains=(REFUSED_DOMAIN,),
+        )
     )
     yield server
     server.stop()
