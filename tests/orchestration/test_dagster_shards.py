@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,14 @@ for record in records:
     messages.append([record.partition_key, metadata["records"].value])
     incremental.append([record.partition_key, metadata["incremental_mailboxes"].value])
     units.append([record.partition_key, metadata["gmail_quota_units"].value])
+events, retried = {}, []
+for run in instance.get_run_records():
+    partition = run.dagster_run.tags.get("dagster/partition")
+    for entry in instance.all_logs(run.dagster_run.run_id):
+        if entry.dagster_event:
+            events.setdefault(partition, []).append(entry.dagster_event.event_type_value)
+            if entry.dagster_event.event_type_value == "STEP_UP_FOR_RETRY":
+                retried.append([partition, str(entry.dagster_event.event_specific_data)])
 context = dg.build_schedule_context(
     instance=instance, scheduled_execution_time=datetime(2026, 1, 1, tzinfo=timezone.utc)
 )
@@ -231,14 +240,17 @@ print(json.dumps({
     "incremental": incremental,
     "units": units,
     "schedule": [r.partition_key for r in requests],
+    "events": events,
+    "retried": retried,
 }))
 """
 
 _FAKE_MELTANO = """#!/usr/bin/env bash
-# A stand-in for meltano: records each call with its start and end; shard 1 fails once.
+# A stand-in for meltano: records each call with its start and end; shard 1 fails once,
+# after holding its pool slot long enough for shard 0's run to start and wait for it.
 echo "$TAP_GMAIL_SHARD_INDEX/$TAP_GMAIL_SHARD_COUNT $*" >> "$CALLS.args"
 start=$(date +%s.%N)
-sleep 4
+if [[ $TAP_GMAIL_SHARD_INDEX == 1 && ! -e "$CALLS.failed" ]]; then sleep 10; else sleep 3; fi
 echo "$TAP_GMAIL_SHARD_INDEX $start $(date +%s.%N)" >> "$CALLS.times"
 if [[ $TAP_GMAIL_SHARD_INDEX == 1 && ! -e "$CALLS.failed" ]]; then
     touch "$CALLS.failed"
@@ -251,8 +263,8 @@ echo "tap-gmail    METRIC: $metric"
 
 
 def test_shards_wait_for_the_pool_and_a_failed_one_is_retried_alone(tmp_path):
-    """Two shards launched at once with the project's pool limit of 1: they run one after
-    the other; shard 1 fails once and is retried, shard 0 is not run again."""
+    """Two shards under the project's pool limit of 1 run one after the other; shard 1 fails
+    once and is retried, shard 0 is not run again."""
     assert DAGSTER_BIN.exists(), "run `make dagster` (make test does) to install Dagster"
     fake = tmp_path / "meltano"
     fake.write_text(_FAKE_MELTANO)
@@ -276,25 +288,46 @@ def test_shards_wait_for_the_pool_and_a_failed_one_is_retried_alone(tmp_path):
         ASSETS,
         "--partition",
     ]
-    runs = [
-        subprocess.Popen(
-            [*command, str(shard)],
-            cwd=ORCHESTRATION,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+    # The instance exists before its first runs, as an operator's does: two processes
+    # creating a fresh SQLite instance, or the pool's slots, at the same moment can race.
+    for step in (["instance", "info"], ["instance", "concurrency", "set", "gmail", "1"]):
+        setup = subprocess.run(
+            [str(DAGSTER_BIN / "dagster"), *step], env=env, capture_output=True, text=True
         )
-        for shard in range(SHARDS)
-    ]
-    outputs = [run.communicate(timeout=300)[0] for run in runs]
+        assert setup.returncode == 0, setup.stderr[-3000:]
+    # Shard 1 first; shard 0 once shard 1 holds the slot. (Two steps claiming a free slot at
+    # the same instant can both get it on a SQLite instance: see docs/orchestration.md.)
+    runs = []
+    for shard in (1, 0):
+        runs.append(
+            subprocess.Popen(
+                [*command, str(shard)],
+                cwd=ORCHESTRATION,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+        deadline = time.monotonic() + 120
+        while not calls.with_suffix(".args").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    runs.reverse()
+    try:
+        outputs = [run.communicate(timeout=300)[0] for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     assert [run.returncode for run in runs] == [0, 0], outputs
+    shown = "\n----- shard 1 -----\n".join(output[-4000:] for output in outputs)
     args = calls.with_suffix(".args").read_text().splitlines()
     tail = "run --state-id-suffix shard-{0} tap-gmail strip-bodies target-jsonl"
     assert sorted(args) == [
         f"0/2 --environment=dev {tail.format(0)}",
         *[f"1/2 --environment=dev {tail.format(1)}"] * 2,
-    ]
+    ], shown
     spans = sorted(
         (float(start), float(end))
         for _, start, end in (
@@ -303,9 +336,12 @@ def test_shards_wait_for_the_pool_and_a_failed_one_is_retried_alone(tmp_path):
     )
     assert all(
         end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)
-    ), spans
-    assert "blocked by limit for pool gmail" in "".join(outputs)
-    assert "STEP_UP_FOR_RETRY" in outputs[1] and "shard 1: meltano run exited with 3" in outputs[1]
-    assert "STEP_UP_FOR_RETRY" not in outputs[0]
+    ), (spans, shown)
+    assert "blocked by limit for pool gmail" in "".join(outputs), shown
     seen = _dagster_python(env, _RECORDED)
+    # Dagster's event log, not the CLI's output: step workers' events may not reach the latter.
+    assert [partition for partition, _ in seen["retried"]] == ["1"], seen["retried"]
+    assert "shard 1: meltano run exited with 3" in seen["retried"][0][1]
+    assert [seen["events"][shard].count("STEP_SUCCESS") for shard in "01"] == [1, 1]
+    assert "STEP_FAILURE" not in seen["events"]["0"] + seen["events"]["1"]
     assert sorted(seen["messages"]) == [["0", 7], ["1", 7]]
