@@ -53,9 +53,13 @@ def calibrate(tmp_path, config, per_run: int = PER_TRIAL) -> float:
     return time.monotonic() - started
 
 
-def kill_then_rerun(emu, tmp_path, config, keys: list[str], kill_after_s: float) -> int:
-    """Start a send run, SIGKILL it after ``kill_after_s``, rerun it to the end, and check
-    that every key is in SENT exactly once. Returns how many sends the killed run made."""
+def kill_then_rerun(
+    emu, tmp_path, config, keys: list[str], kill_after_s: float, kill_after_sends: int = 0
+) -> int:
+    """Start a send run, SIGKILL it after ``kill_after_s`` (or, with ``kill_after_sends``,
+    as soon as Gmail has that many of its sends, whatever the machine's speed), rerun it to
+    the end, and check that every key is in SENT exactly once. Returns how many sends the
+    killed run made."""
     config_path = tmp_path / "target-config.json"
     config_path.write_text(json.dumps(config))
     lines = send_lines(keys)
@@ -71,7 +75,13 @@ def kill_then_rerun(emu, tmp_path, config, keys: list[str], kill_after_s: float)
     )
     process.stdin.write(payload.encode())
     process.stdin.close()
-    time.sleep(kill_after_s)
+    deadline = time.monotonic() + kill_after_s
+    while kill_after_sends and time.monotonic() < deadline and process.poll() is None:
+        if stats(emu)["sends"]["total"] - sends_before >= kill_after_sends:
+            break
+        time.sleep(0.005)
+    if not kill_after_sends:
+        time.sleep(kill_after_s)
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -95,7 +105,18 @@ def test_kill_9_then_rerun_sends_each_key_exactly_once(emu, tmp_path):
     window = calibrate(tmp_path, config)
     for trial in range(TRIALS):
         keys = [f"trial{trial}-{n}" for n in range(PER_TRIAL)]
-        sent = kill_then_rerun(emu, tmp_path, config, keys, rng.uniform(0.2, 1.1) * window)
+        # Odd trials kill at a random time (start-up, between intent and send, ...); even
+        # ones right after a random number of sends, so some kills surely hit mid-sending
+        # however loaded the machine is.
+        by_time = trial % 2 == 1
+        sent = kill_then_rerun(
+            emu,
+            tmp_path,
+            config,
+            keys,
+            rng.uniform(0.2, 1.1) * window if by_time else 5 * window,
+            0 if by_time else rng.randint(1, PER_TRIAL - 1),
+        )
         if 0 < sent < PER_TRIAL:
             interrupted_mid_run += 1
     # The kills must have hit real sending, not only start-up or the finished run.
