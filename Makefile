@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8765
+DAGSTER_PORT ?= 3000
 
-.PHONY: demo test reliability bench bench-quick venv meltano meltano-postgres postgres lint format clean
+.PHONY: demo test reliability bench bench-quick venv meltano meltano-postgres postgres dagster dagster-dev lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,20 @@ meltano-postgres:
 postgres:
 	bash scripts/ensure_postgres.sh
 
+# Dagster in its own venv (.venv-dagster), for orchestration/ (docs/orchestration.md).
+dagster:
+	PYTHON=$(PYTHON) bash scripts/bootstrap_dagster.sh
+
+# The Dagster UI and daemon on http://127.0.0.1:$(DAGSTER_PORT) (schedules, backfills, the queue).
+dagster-dev: dagster meltano
+	cd orchestration && DAGSTER_HOME=$(CURDIR)/orchestration/dagster_home \
+		$(CURDIR)/.venv-dagster/bin/dagster dev -m gmail_dagster.definitions \
+		-h 127.0.0.1 -p $(DAGSTER_PORT)
+
 demo: venv meltano
 	$(BIN)/python scripts/demo.py --port $(PORT)
 
-test: venv meltano-postgres postgres
+test: venv meltano-postgres postgres dagster
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -rs
@@ -62,4 +73,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .venv-meltano .venv-bench .meltano output build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-meltano .venv-bench .venv-dagster .meltano output build *.egg-info .pytest_cache
