@@ -238,6 +238,8 @@ def _parse_part(part: BatchPart, http: bytes, mailbox: str) -> PartResult | None
         return None
     head, _, body = rest.partition(b"\r\n\r\n")
     body = body.strip()
+    if status < 400 and not body and part.http_method == "GET":
+        return None  # a read always answers with a resource: this answer was cut short
     if status < 400 and body:
         try:
             data = loads(body)
