@@ -10,26 +10,17 @@ import pytest
 from gmail_core.batch import BatchPart
 from gmail_core.batch import loads as batch_loads
 from gmail_core.breaker import MailboxBreaker
-from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.client import MailboxClient
 from gmail_core.errors import ApiError, CircuitOpenError
-from gmail_core.metrics import Metrics
 from gmail_core.transport import RetryPolicy, retry_after_seconds
 from tests.conftest import admin
+from tests.core.clients import fast_client
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _client(server, **settings) -> MailboxClient:
-    config = {
-        "oauth_credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
-        "api_url": server.url,
-        "token_url": server.token_url,
-        "quota_units_per_second": 0,
-        **settings,
-    }
-    (client,) = clients_from_config(config, ["https://mail.google.com/"], Metrics())
-    client.transport.policy = RetryPolicy(max_tries=6, max_time_s=30, base_s=0.01, max_wait_s=0.2)
-    return client
+    return fast_client(server, max_time_s=30, max_wait_s=0.2, **settings)
 
 
 def test_retries_transient_failures_then_succeeds(server):

@@ -24,6 +24,7 @@ from gmail_core.errors import (
 from gmail_core.metrics import Metrics
 from gmail_core.transport import RetryPolicy
 from tests.conftest import admin
+from tests.core.clients import fast_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,18 +34,7 @@ SEND = "gmail.users.messages.send"
 
 
 def _client(server, tries: int = 8, **settings) -> MailboxClient:
-    config = {
-        "oauth_credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
-        "api_url": server.url,
-        "token_url": server.token_url,
-        "quota_units_per_second": 0,
-        **settings,
-    }
-    (client,) = clients_from_config(config, ["https://mail.google.com/"], Metrics())
-    client.transport.policy = RetryPolicy(
-        max_tries=tries, max_time_s=60, base_s=0.01, max_wait_s=0.05, timeout_s=10
-    )
-    return client
+    return fast_client(server, tries=tries, max_wait_s=0.05, timeout_s=10, **settings)
 
 
 def _faults(server, rate: float, kinds: list[str], methods: list[str], seed: int = 3) -> None:

@@ -11,26 +11,17 @@ import requests
 import urllib3
 
 from gmail_core.batch import BatchPart
-from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.client import MailboxClient
 from gmail_core.errors import InvalidRequest, MalformedResponse, NotSent, TransientNetworkError
-from gmail_core.metrics import Metrics
-from gmail_core.transport import RetryPolicy, is_refused_before_running, network_error
+from gmail_core.transport import is_refused_before_running, network_error
 from tests.conftest import admin
+from tests.core.clients import fast_client
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _client(server, **settings) -> MailboxClient:
-    config = {
-        "oauth_credentials": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
-        "api_url": server.url,
-        "token_url": server.token_url,
-        "quota_units_per_second": 0,
-        **settings,
-    }
-    (client,) = clients_from_config(config, ["https://mail.google.com/"], Metrics())
-    client.transport.policy = RetryPolicy(max_tries=6, max_time_s=60, base_s=0.01, max_wait_s=0.1)
-    return client
+    return fast_client(server, **settings)
 
 
 def test_many_threads_hitting_one_dead_token_refresh_once(server):
