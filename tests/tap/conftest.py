@@ -57,6 +57,8 @@ def run_tap(
     timeout: int = 300,
     extra_args: tuple[str, ...] = (),
 ) -> TapRun:
+    # Thread indexes (tap_gmail.thread_index) beside the test's files, not in the repo.
+    config = {"thread_index_dir": str(tmp_path / "thread-index"), **config}
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     args = [TAP, "--config", str(config_path), *extra_args]
