@@ -38,8 +38,7 @@ class ThreadFeed:
             if store and store.meta().get("full_h0") != str(h0):
                 store.close()
                 store = None
-            if store is None and lineage and self.index_dir:
-                self.index_dir.discard(mailbox, lineage)
+                self.index_dir.discard(mailbox, lineage)  # another full sync's index
         else:
             store = self.index_dir.create(mailbox, keeps, selection, h0) if self.index_dir else None
             store = store or DerivedThreads(keeps)
@@ -70,8 +69,7 @@ class ThreadFeed:
                 )
                 store.close()
                 store = None
-            if store is None:
-                self.index_dir.discard(self.client.mailbox, saved)
+                self.index_dir.discard(self.client.mailbox, saved)  # it cannot catch up
         if store is not None:
             store.indexed = True
         self._replace_store(store or DerivedThreads(self.query.keeps_record))

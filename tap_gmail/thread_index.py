@@ -21,6 +21,7 @@ file no run has touched for ``STALE_AFTER`` (e.g. left by a cleared state) is re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -91,10 +92,12 @@ class ThreadIndexDir:
             return None
         if meta.get("lineage") != lineage or meta.get("selection") != selection:
             store.close()
+            self.discard(mailbox, lineage)
             self._note(mailbox, "it belongs to another selection")
             return None
         store.lineage = lineage
-        os.utime(path)  # in use: not stale
+        with contextlib.suppress(OSError):
+            os.utime(path)  # in use: not stale
         return store
 
     def discard(self, mailbox: str, lineage: str | None) -> None:
