@@ -48,6 +48,14 @@ class DerivedThreads:
     def __init__(self, keeps_record=lambda record: True, path: Path | None = None):
         self._keeps = keeps_record  # the selection (spam/trash, start_date) a thread shows
         self.path = path
+        self._lock = threading.Lock()
+        self.full_h0: int | None = None  # set when a full messages sync finished
+        self.window: tuple[int, int] | None = None  # (start, end) of a finished incremental
+        self.new_threads: set[str] = set()  # incremental: threads whose first message is new
+        self.indexed = False  # every message of the selection is here: every thread known
+        self.lineage: str | None = None  # an index file's id (see thread_index)
+        self.broken: str | None = None  # why a write failed (disk full, I/O error)
+        self._seq = 0
         self._file = None
         if path is None:  # closed (and so deleted) by close() or at exit
             self._file = tempfile.NamedTemporaryFile(prefix="tap-gmail-threads-", suffix=".db")  # noqa: SIM115
@@ -59,16 +67,27 @@ class DerivedThreads:
             pragmas += "PRAGMA synchronous=NORMAL;"
         try:
             self._db.executescript(pragmas + _KEPT + _RUN)
-        except sqlite3.Error:
+        except sqlite3.Error as problem:
+            self.broken = str(problem)
             self.close()
             raise
-        self._lock = threading.Lock()
-        self.full_h0: int | None = None  # set when a full messages sync finished
-        self.window: tuple[int, int] | None = None  # (start, end) of a finished incremental
-        self.new_threads: set[str] = set()  # incremental: threads whose first message is new
-        self.indexed = False  # every message of the selection is here: every thread known
-        self.lineage: str | None = None  # an index file's id (see thread_index)
-        self._seq = 0
+
+    def _write(self, sql: str, params=(), many: bool = False) -> list | None:
+        """One statement for the messages stream's side. A failure (disk full, I/O error)
+        marks the store broken instead of raising: it is a cache, and the sync then reads
+        threads from Gmail rather than failing a run whose records are fine."""
+        if self.broken:
+            return None
+        with self._lock:
+            try:
+                if sql == "COMMIT":
+                    self._db.commit()
+                    return []
+                run = self._db.executemany if many else self._db.execute
+                return run(sql, params).fetchall()
+            except sqlite3.Error as problem:
+                self.broken = f"{type(problem).__name__}: {problem}"
+                return None
 
     # ---- what an index file says about itself ----------------------------------------
 
@@ -77,16 +96,12 @@ class DerivedThreads:
             return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
     def set_meta(self, **values) -> None:
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [(key, str(value)) for key, value in values.items()],
-            )
+        rows = [(key, str(value)) for key, value in values.items()]
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows, many=True)
 
     def commit(self) -> None:
         """Make what was written so far durable (an index file; a no-op cost otherwise)."""
-        with self._lock:
-            self._db.commit()
+        self._write("COMMIT")
 
     # ---- written by the messages stream ----------------------------------------------
 
@@ -109,33 +124,25 @@ class DerivedThreads:
             record.get("snippet"),
             record.get("subject"),
         )
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?)", row)
+        self._write("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?)", row)
         return record["thread_id"]
 
     def remove_message(self, message_id: str) -> str | None:
         """Forget a message; returns the thread it was in, when it was here."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT thread_id FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row:  # (no DELETE ... RETURNING: SQLite before 3.35 lacks it)
-                self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-        return row[0] if row else None
+        rows = self._write("SELECT thread_id FROM messages WHERE id = ?", (message_id,))
+        if rows:  # (no DELETE ... RETURNING: SQLite before 3.35 lacks it)
+            self._write("DELETE FROM messages WHERE id = ?", (message_id,))
+        return rows[0][0] if rows else None
 
     def put_thread(self, thread_id: str, record: dict | None) -> None:
         """A thread the messages stream fetched whole (None: it no longer exists)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO threads VALUES (?, ?)",
-                (thread_id, None if record is None else json.dumps(record)),
-            )
+        stored = None if record is None else json.dumps(record)
+        self._write("INSERT OR REPLACE INTO threads VALUES (?, ?)", (thread_id, stored))
 
     def touch(self, thread_id: str) -> None:
         """A thread an incremental run changed, in the order the threads stream will emit."""
-        with self._lock:
-            self._seq += 1
-            self._db.execute("INSERT OR IGNORE INTO touched VALUES (?, ?)", (thread_id, self._seq))
+        self._seq += 1
+        self._write("INSERT OR IGNORE INTO touched VALUES (?, ?)", (thread_id, self._seq))
 
     # ---- read by the threads stream ----------------------------------------------------
 
@@ -194,9 +201,11 @@ class DerivedThreads:
     def close(self) -> None:
         """Close the store: an index file is committed first; a temporary one is deleted."""
         try:
-            if self.path is not None:
+            if self.path is not None and not self.broken:
                 self._db.commit()
             self._db.close()
+        except sqlite3.Error:
+            self.broken = self.broken or "closing failed"
         finally:
             if self._file is not None:
                 self._file.close()

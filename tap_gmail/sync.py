@@ -211,6 +211,9 @@ class MailboxSync(ThreadsSync, ThreadFeed):
                 yield record
             if track:
                 track.commit()
+                track = self._drop_if_broken(track)
+                if track is None:
+                    position.pop("thread_index", None)
             done += len(refs)
             progress.update(done)
             token = page.get("nextPageToken")
@@ -238,6 +241,8 @@ class MailboxSync(ThreadsSync, ThreadFeed):
             else:
                 refs = [{"id": mid, "threadId": tid} for mid, tid in page.touched.items()]
                 yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
+            derived = self._drop_if_broken(derived)
+            index = index if derived is not None else None
             changed += len(page.touched)
             deleted += len(page.deleted)
             end = page.resume_after

@@ -7,6 +7,7 @@ a temporary one) and applies each history page to it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -41,7 +42,7 @@ class ThreadFeed:
                 self.index_dir.discard(mailbox, lineage)  # another full sync's index
         else:
             store = self.index_dir.create(mailbox, keeps, selection, h0) if self.index_dir else None
-            store = store or DerivedThreads(keeps)
+            store = store or self._temporary_store()
         self._replace_store(store)
         return store
 
@@ -72,8 +73,38 @@ class ThreadFeed:
                 self.index_dir.discard(self.client.mailbox, saved)  # it cannot catch up
         if store is not None:
             store.indexed = True
-        self._replace_store(store or DerivedThreads(self.query.keeps_record))
+        self._replace_store(store or self._temporary_store())
         return self.derived
+
+    def _temporary_store(self) -> DerivedThreads | None:
+        """A store for this run only; None (threads read from Gmail) if none can be made."""
+        try:
+            return DerivedThreads(self.query.keeps_record)
+        except (OSError, sqlite3.Error) as problem:
+            self.logger.warning(
+                "mailbox %s: no temporary thread store (%s: %s); threads are read from Gmail",
+                self.client.mailbox,
+                type(problem).__name__,
+                problem,
+            )
+            return None
+
+    def _drop_if_broken(self, store: DerivedThreads | None) -> DerivedThreads | None:
+        """The store, or None once a write to it failed: this run's threads then come from
+        Gmail (the threads stream's own fallback), and a broken index file is deleted."""
+        if store is None or not store.broken:
+            return store
+        self.logger.warning(
+            "mailbox %s: the thread store could not be written (%s); threads of this run are "
+            "read from Gmail. Check free space in %s.",
+            self.client.mailbox,
+            store.broken,
+            store.path.parent if store.path else "the temporary directory",
+        )
+        self._replace_store(None)
+        if store.lineage and self.index_dir:
+            self.index_dir.discard(self.client.mailbox, store.lineage)
+        return None
 
     def _replace_store(self, store: DerivedThreads | None) -> None:
         if self.derived is not None and self.derived is not store:

@@ -75,6 +75,11 @@ class ThreadIndexDir:
             return None
         store.set_meta(lineage=lineage, selection=selection, full_h0=h0, complete=0, applied=0)
         store.commit()
+        if store.broken:
+            store.close()
+            self.discard(mailbox, lineage)
+            self.logger.warning("mailbox %s: no thread index (%s)", mailbox, store.broken)
+            return None
         store.lineage = lineage
         return store
 

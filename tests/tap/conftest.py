@@ -62,6 +62,7 @@ def run_tap(
     state: dict | None = None,
     timeout: int = 300,
     extra_args: tuple[str, ...] = (),
+    preexec=None,
 ) -> TapRun:
     config = with_index_dir(config, tmp_path)
     config_path = tmp_path / "config.json"
@@ -71,7 +72,9 @@ def run_tap(
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
         args += ["--state", str(state_path)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
+    )
     secrets_guard.watch("tap-gmail stdout", result.stdout)
     secrets_guard.watch("tap-gmail stderr", result.stderr)
     run = TapRun(result.returncode, stdout=result.stdout, stderr=result.stderr)

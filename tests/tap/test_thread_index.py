@@ -9,6 +9,7 @@ incremental run emits must equal the oracle's record, or be a tombstone the orac
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -162,6 +163,43 @@ def test_index_held_by_another_run_is_left_alone(emulator, tmp_path):
     assert "it cannot be opened" in second.stderr
     assert index.exists()  # not ours to delete while another run holds it
     _assert_threads_as_gmail(tmp_path, config, streams, second)
+
+
+def _files_up_to(size: int):
+    """For the tap process: no file may grow past ``size`` bytes (a full disk, as SQLite
+    sees it: EFBIG, "disk I/O error"; Python ignores SIGXFSZ)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_index_write_failure_mid_run_reads_threads_from_gmail(emulator, tmp_path):
+    config = tap_config(emulator)
+    streams = _streams(tmp_path, config)
+    first = run_tap(tmp_path, config, extra_args=streams["both"])
+    (index,) = _index_files(tmp_path)
+    mutate(emulator, seed=12, changes=60)
+    second = run_tap(
+        tmp_path,
+        config,
+        state=first.state,
+        extra_args=streams["both"],
+        preexec=_files_up_to(8192),  # the index's log cannot take a second page
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "the thread store could not be written" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert not index.exists() and "thread_index" not in _messages_partition(second)
+    _assert_threads_as_gmail(tmp_path, config, streams, second)
+
+
+def test_no_room_for_any_store_still_syncs_threads(emulator, tmp_path):
+    config = tap_config(emulator)
+    streams = _streams(tmp_path, config)
+    run = run_tap(tmp_path, config, extra_args=streams["both"], preexec=_files_up_to(0))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "no thread index" in run.stderr and "Traceback" not in run.stderr
+    (tmp_path / "oracle").mkdir()
+    oracle = run_tap(tmp_path / "oracle", config, extra_args=streams["threads"])
+    assert _by_id(run.records["threads"]) == _by_id(oracle.records["threads"])
 
 
 def test_index_off_keeps_nothing(emulator, tmp_path):
