@@ -13,7 +13,7 @@ from singer_sdk.helpers.capabilities import TapCapabilities
 
 from gmail_core.auth import SCOPE_READONLY
 from gmail_core.breaker import counts_as_outage
-from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.client import MailboxClient, clients_from_config, number_setting
 from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
 
@@ -58,7 +58,7 @@ class TapGmail(Tap):
     @property
     def parallel_mailboxes(self) -> int:
         """Mailboxes read at once: their waits are on the network, not the CPU."""
-        return int(self.config.get("max_parallel_mailboxes") or 4)
+        return number_setting(self.config, "max_parallel_mailboxes", 4, 1, 1000, integer=True)
 
     def _mailbox_clients(self) -> dict[str, MailboxClient]:
         with self._lock:
@@ -69,6 +69,8 @@ class TapGmail(Tap):
     def _build_clients(self) -> dict[str, MailboxClient]:
         try:
             config = sharding.select(settings.normalized(self.config))
+            self.parallel_mailboxes  # noqa: B018 - checked before any call, like the rest
+            settings.start_date(config)
             if config.get("shard") and not config["user_ids"]:
                 self.logger.warning("tap-gmail: shard %s holds no mailbox", config["shard"])
                 return {}
