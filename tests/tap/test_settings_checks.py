@@ -118,3 +118,20 @@ def test_one_mailbox_written_twice_is_read_once(server, tmp_path):
     for stream in ("messages", "threads", "labels"):
         partitions = run.state["bookmarks"][stream]["partitions"]
         assert [p["context"]["mailbox"] for p in partitions] == ["alice@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("{oops", "not valid JSON"), ("[1]", "a JSON list, not an object")]
+)
+def test_a_config_file_that_is_no_json_object_is_one_line(server, tmp_path, text, problem):
+    """It used to be the SDK's JSONDecodeError traceback."""
+    import subprocess
+
+    from tests.tap.conftest import TAP
+
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    result = subprocess.run([TAP, "--config", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"tap-gmail: configuration error: --config {path}: {problem}" in result.stderr
+    assert result.stdout == ""
