@@ -166,8 +166,20 @@ class Emulator:
         if "refuse_recipient_domains" in changes:
             changes = dict(changes)
             changes["refuse_recipient_domains"] = domain_list(changes["refuse_recipient_domains"])
+        before = {key: getattr(self.config, key) for key in changes}
         for key, value in changes.items():
             setattr(self.config, key, value)
+        try:
+            self._apply_config()
+        except Exception:
+            # All or nothing: a refused change must not stay in the config, or every later
+            # /_emulator/config call (even a valid one) is refused for it.
+            for key, value in before.items():
+                setattr(self.config, key, value)
+            self._apply_config()
+            raise
+
+    def _apply_config(self) -> None:
         config = self.config
         self.quota.reconfigure(
             units_per_second=config.quota_units_per_second,

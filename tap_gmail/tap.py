@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import threading
@@ -14,12 +15,14 @@ from singer_sdk.helpers.capabilities import TapCapabilities
 
 from gmail_core.auth import SCOPE_READONLY
 from gmail_core.breaker import counts_as_outage
-from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.client import MailboxClient, clients_from_config, number_setting
 from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
 from gmail_core.metrics import Metrics
 
 from . import settings, sharding
 from .query import MessageQuery
+from .state_check import FIX as STATE_FIX
+from .state_check import StateError, checked_state
 from .streams import LabelsStream, MessagesStream, ThreadsStream
 from .sync import MailboxSync
 from .thread_index import ThreadIndexDir, default_dir
@@ -49,6 +52,14 @@ class TapGmail(Tap):
         self.failures: dict[str, dict[str, str]] = {}  # mailbox -> stream -> why
         self._down: set[str] = set()
 
+    def load_state(self, state) -> None:
+        """The SDK's load, after a check that turns a damaged file into one clear line."""
+        try:
+            state = checked_state(state, self.logger)
+        except StateError as problem:
+            self._exit(f"tap-gmail: state error: --state: {problem}. To fix: {STATE_FIX}")
+        super().load_state(state)
+
     def discover_streams(self):
         return [MessagesStream(self), ThreadsStream(self), LabelsStream(self)]
 
@@ -60,7 +71,7 @@ class TapGmail(Tap):
     @property
     def parallel_mailboxes(self) -> int:
         """Mailboxes read at once: their waits are on the network, not the CPU."""
-        return int(self.config.get("max_parallel_mailboxes") or 4)
+        return number_setting(self.config, "max_parallel_mailboxes", 4, 1, 1000, integer=True)
 
     def _mailbox_clients(self) -> dict[str, MailboxClient]:
         with self._lock:
@@ -71,6 +82,8 @@ class TapGmail(Tap):
     def _build_clients(self) -> dict[str, MailboxClient]:
         try:
             config = sharding.select(settings.normalized(self.config))
+            self.parallel_mailboxes  # noqa: B018 - checked before any call, like the rest
+            settings.start_date(config)
             if config.get("shard") and not config["user_ids"]:
                 self.logger.warning("tap-gmail: shard %s holds no mailbox", config["shard"])
                 return {}
@@ -175,5 +188,35 @@ class TapGmail(Tap):
         raise SystemExit(1)
 
 
+def _check_json_files(argv: list[str]) -> None:
+    """The SDK reads ``--config`` and ``--state`` with a traceback for a broken file."""
+    for flag in ("--config", "--state"):
+        paths = [v for f, v in zip(argv, argv[1:], strict=False) if f == flag]
+        paths += [arg.partition("=")[2] for arg in argv if arg.startswith(f"{flag}=")]
+        for value in paths:
+            if value == "ENV":
+                continue
+            try:
+                with open(value, encoding="utf-8") as file:
+                    data = json.load(file)
+            except OSError as problem:
+                text = f"cannot read it ({problem.strerror or type(problem).__name__})"
+            except ValueError as problem:
+                text = f"not valid JSON ({problem})"
+            else:
+                if isinstance(data, dict):
+                    continue
+                text = f"a JSON {type(data).__name__}, not an object"
+            fix = (
+                STATE_FIX
+                if flag == "--state"
+                else 'pass a JSON object of settings, e.g. {"oauth_credentials": {...}}.'
+            )
+            kind = "state" if flag == "--state" else "configuration"
+            sys.stderr.write(f"tap-gmail: {kind} error: {flag} {value}: {text}. To fix: {fix}\n")
+            raise SystemExit(1)
+
+
 def main() -> None:
+    _check_json_files(sys.argv[1:])
     TapGmail.cli()

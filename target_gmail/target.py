@@ -91,8 +91,7 @@ class TargetGmail(Target):
         self._mailboxes: Mailboxes | None = None
         self._ledger: Ledger | None = None
         self._late_rejects: list[tuple[str, dict, str]] = []
-        delays = self.config.get("reconcile_delays_s")
-        self.reconcile_delays = tuple(float(d) for d in delays) if delays is not None else None
+        self.reconcile_delays = self.settings.reconcile_delays_s
 
     # ---- routing ---------------------------------------------------------------------
 
@@ -117,7 +116,7 @@ class TargetGmail(Target):
 
     @property
     def parallel_mailboxes(self) -> int:
-        return int(self.config.get("max_parallel_mailboxes") or 4)
+        return self.settings.max_parallel_mailboxes
 
     def mailboxes(self) -> Mailboxes:
         with self._lock:
@@ -228,8 +227,15 @@ class TargetGmail(Target):
         summary["rejected"] = self.rejects.total
         self.logger.info("target-gmail summary: %s", summary)
         if self.plan is not None:
-            self.plan.write(self.settings.plan_path)
-            sys.stderr.write(self.plan.render() + "\n")
+            sys.stderr.write(self.plan.render() + "\n")  # first: shown even if unwritable
+            try:
+                self.plan.write(self.settings.plan_path)
+            except OSError as problem:
+                self._exit(
+                    f"target-gmail: configuration error: setting `plan_path`: cannot write "
+                    f"{self.settings.plan_path}: {problem.strerror or problem}. To fix: point "
+                    "it at a writable file path (the plan above was not saved)."
+                )
             sys.stderr.write(f"plan written to {self.settings.plan_path}\n")
         if self.rejects.total and self.settings.on_invalid_record == "skip":
             self.logger.warning(
