@@ -126,8 +126,12 @@ class MailboxSync(ThreadsSync, ThreadFeed):
             try:
                 yield from incremental(bookmark)
                 return
-            except HistoryExpired:
-                self._restart_note(stream, f"historyId {bookmark} is older than Gmail keeps (404)")
+            except HistoryExpired as expired:
+                if expired.reason == "bookmarkAhead":
+                    why = f"historyId {bookmark} is ahead of the mailbox's current historyId"
+                else:
+                    why = f"historyId {bookmark} is older than Gmail keeps (404)"
+                self._restart_note(stream, why)
                 resume = None
         try:
             yield from full(resume)

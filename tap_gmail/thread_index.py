@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -33,6 +34,7 @@ from pathlib import Path
 from .derived_threads import DerivedThreads
 
 STALE_AFTER = 30 * 24 * 3600  # seconds without a run before an index file is swept
+LINEAGE = re.compile(r"[0-9a-f]{16}")  # what create() makes; anything else is not ours
 
 
 def default_dir() -> Path:
@@ -53,6 +55,8 @@ class ThreadIndexDir:
         return hashlib.sha256(mailbox.lower().encode()).hexdigest()[:16]
 
     def path(self, mailbox: str, lineage: str) -> Path:
+        if not LINEAGE.fullmatch(str(lineage)):  # from the state: never a path of its own
+            raise ValueError(f"{lineage!r} is not a thread index id")
         return self.root / f"{self._prefix(mailbox)}-{lineage}.sqlite"
 
     def create(self, mailbox: str, keeps, selection: str, h0: int) -> DerivedThreads | None:
@@ -85,9 +89,12 @@ class ThreadIndexDir:
 
     def open(self, mailbox: str, lineage: str, keeps, selection: str) -> DerivedThreads | None:
         """The saved index ``lineage`` of this selection, or None (with why) if unusable."""
+        if not LINEAGE.fullmatch(str(lineage)):
+            self._note(mailbox, f"the state's `thread_index` {str(lineage)[:40]!r} is not an id")
+            return None
         path = self.path(mailbox, lineage)
         if not path.is_file():
-            self._note(mailbox, "it is not in %s (a new machine, or a cleared directory)")
+            self._note(mailbox, f"it is not in {self.root} (a new machine, or a cleared directory)")
             return None
         try:
             store = DerivedThreads(keeps, path)
@@ -107,7 +114,7 @@ class ThreadIndexDir:
 
     def discard(self, mailbox: str, lineage: str | None) -> None:
         """Delete an index the state no longer names (superseded, or fallen behind)."""
-        if not lineage:
+        if not lineage or not LINEAGE.fullmatch(str(lineage)):
             return
         base = self.path(mailbox, lineage)
         for path in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
@@ -128,5 +135,5 @@ class ThreadIndexDir:
             "mailbox %s: the thread index the state names is not used: %s. Threads changed "
             "in this run are read from Gmail; the next full sync builds a new index.",
             mailbox,
-            why % self.root if "%s" in why else why,
+            why,
         )

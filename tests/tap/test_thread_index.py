@@ -261,3 +261,20 @@ def test_killed_full_sync_resumes_into_its_index(tmp_path):
         assert _by_id(resumed.records["threads"]) == _by_id(oracle.records["threads"])
     finally:
         server.stop()
+
+
+def test_thread_index_id_from_the_state_is_never_a_path(emulator, tmp_path):
+    """A hand-edited state cannot point the tap at (or make it delete) another file."""
+    config = tap_config(emulator)
+    streams = _streams(tmp_path, config)
+    first = run_tap(tmp_path, config, extra_args=streams["both"])
+    victim = tmp_path / "victim.sqlite"
+    victim.write_text("not an index")
+    state = json.loads(json.dumps(first.state))
+    for partition in state["bookmarks"]["messages"]["partitions"]:
+        partition["thread_index"] = "../victim"
+    mutate(emulator, seed=13, changes=20)
+    second = run_tap(tmp_path, config, state=state, extra_args=streams["both"])
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "is not an id" in second.stderr and victim.read_text() == "not an index"
+    _assert_threads_as_gmail(tmp_path, config, streams, second)
