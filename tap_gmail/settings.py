@@ -55,6 +55,21 @@ _TAP_SCHEMA = th.PropertiesList(
         "hashes to `index` modulo `count` (run one job per index, each with its own state)",
     ),
     th.Property(
+        "keep_thread_index",
+        th.BooleanType,
+        default=True,
+        description="Keep each mailbox's thread index between runs, so an incremental run "
+        "derives changed threads instead of paying threads.get (10 units) for each "
+        "(applies when both messages and threads are selected)",
+    ),
+    th.Property(
+        "thread_index_dir",
+        th.StringType,
+        description="Directory of the thread indexes (SQLite, about 300 bytes a message; "
+        "holds subjects and snippets). Default: .meltano/run/tap-gmail/thread-index under "
+        "Meltano, else ./.tap-gmail/thread-index. Keep it on storage that outlives a run",
+    ),
+    th.Property(
         "max_parallel_mailboxes",
         th.IntegerType,
         default=4,

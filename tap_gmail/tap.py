@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 import threading
+from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -21,6 +22,7 @@ from . import settings, sharding
 from .query import MessageQuery
 from .streams import LabelsStream, MessagesStream, ThreadsStream
 from .sync import MailboxSync
+from .thread_index import ThreadIndexDir, default_dir
 
 
 class MailboxUnavailable(GmailConnectorError):
@@ -96,8 +98,16 @@ class TapGmail(Tap):
                 )
                 client = self._clients[mailbox]
                 derive = all(self.streams[name].selected for name in ("messages", "threads"))
-                self._syncs[mailbox] = MailboxSync(client, query, self.logger, derive)
+                self._syncs[mailbox] = MailboxSync(
+                    client, query, self.logger, derive, self._thread_index_dir(config)
+                )
             return self._syncs[mailbox]
+
+    def _thread_index_dir(self, config: dict) -> ThreadIndexDir | None:
+        if config.get("keep_thread_index") is False:
+            return None
+        root = config.get("thread_index_dir")
+        return ThreadIndexDir(Path(root) if root else default_dir(), self.logger)
 
     @contextlib.contextmanager
     def isolated(self, mailbox: str, stream: str):

@@ -50,6 +50,12 @@ def tap_config(server, **overrides) -> dict:
     return config
 
 
+def with_index_dir(config: dict, tmp_path: Path) -> dict:
+    """The config with thread indexes (tap_gmail.thread_index) beside the test's files, not
+    in the directory pytest runs from."""
+    return {"thread_index_dir": str(tmp_path / "thread-index"), **config}
+
+
 def run_tap(
     tmp_path: Path,
     config: dict,
@@ -57,6 +63,7 @@ def run_tap(
     timeout: int = 300,
     extra_args: tuple[str, ...] = (),
 ) -> TapRun:
+    config = with_index_dir(config, tmp_path)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     args = [TAP, "--config", str(config_path), *extra_args]
