@@ -263,3 +263,18 @@ def test_max_parallel_mailboxes_below_one_is_a_config_error(emu, tmp_path, paral
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
     assert "setting `max_parallel_mailboxes`" in run.stderr, run.stderr[-3000:]
     assert calls(emu, "messages.send") == 0
+
+
+def test_user_id_of_another_mailbox_is_a_config_error_before_any_write(emu, bob, tmp_path):
+    # alice's token with user_id bob: Gmail answers "Delegation denied" (403 forbidden) to
+    # every call, getProfile included. That is a wrong setting, not a send-only token (whose
+    # getProfile is 403 insufficientPermissions, so it cannot be checked and is trusted).
+    config = config_with_token(emu, tmp_path, "modify", user_id=BOB)
+    lines = [schema("outbound_messages"), record("outbound_messages", outbound("wrong-box"))]
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "setting `user_id`" in run.stderr, run.stderr[-3000:]
+    assert "Delegation denied" in run.stderr and "To fix: set user_id" in run.stderr
+    assert calls(emu, "messages.send") == 0
+    assert sent_with_subject(bob, "Hello wrong-box") == []
