@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 from singer_sdk import Tap
@@ -83,7 +84,13 @@ class TapGmail(Tap):
         try:
             config = sharding.select(settings.normalized(self.config))
             self.parallel_mailboxes  # noqa: B018 - checked before any call, like the rest
-            settings.start_date(config)
+            since = settings.start_date(config)
+            if since is not None and since > datetime.now(timezone.utc):
+                self.logger.warning(
+                    "tap-gmail: start_date %s is in the future, so a full sync reads no "
+                    "message until then; check the setting",
+                    since.isoformat(),
+                )
             if config.get("shard") and not config["user_ids"]:
                 self.logger.warning("tap-gmail: shard %s holds no mailbox", config["shard"])
                 return {}

@@ -104,6 +104,7 @@ def test_delegation_watches_every_mailbox_and_one_failure_spares_the_rest(push_e
         ({"loader": None}, ["serve", "--port", "0"], "`loader`"),
         ({"sync_debounce_s": "fast", "loader": "x"}, ["serve", "--port", "0"], "sync_debounce_s"),
         ({"oauth_credentials": None}, ["watch"], "`oauth_credentials`"),
+        ({"listen_port": 8080.7, "loader": "x"}, ["serve"], "not a whole number"),
     ],
 )
 def test_config_mistakes_name_the_setting(push_emulator, tmp_path, change, args, named):

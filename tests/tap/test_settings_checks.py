@@ -135,3 +135,12 @@ def test_a_config_file_that_is_no_json_object_is_one_line(server, tmp_path, text
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"tap-gmail: configuration error: --config {path}: {problem}" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_start_date_in_the_future_is_warned_about(server, tmp_path):
+    info = _service_account(server)
+    config = {**_config(server, info, ["alice@example.com"]), "start_date": "2999-01-01T00:00:00Z"}
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "start_date 2999-01-01T00:00:00+00:00 is in the future" in run.stderr
+    assert not run.records.get("messages")
