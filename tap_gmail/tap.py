@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import threading
@@ -18,6 +17,7 @@ from gmail_core.auth import SCOPE_READONLY
 from gmail_core.breaker import counts_as_outage
 from gmail_core.client import MailboxClient, clients_from_config, number_setting
 from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
+from gmail_core.json_args import flag_values, json_object_problem
 from gmail_core.metrics import Metrics
 
 from . import settings, sharding
@@ -196,31 +196,19 @@ class TapGmail(Tap):
 
 
 def _check_json_files(argv: list[str]) -> None:
-    """The SDK reads ``--config`` and ``--state`` with a traceback for a broken file."""
+    """One line, not the SDK's traceback, for a broken ``--config`` or ``--state`` file."""
     for flag in ("--config", "--state"):
-        paths = [v for f, v in zip(argv, argv[1:], strict=False) if f == flag]
-        paths += [arg.partition("=")[2] for arg in argv if arg.startswith(f"{flag}=")]
-        for value in paths:
-            if value == "ENV":
+        for value in flag_values(argv, flag):
+            problem = json_object_problem(value)
+            if problem is None:
                 continue
-            try:
-                with open(value, encoding="utf-8") as file:
-                    data = json.load(file)
-            except OSError as problem:
-                text = f"cannot read it ({problem.strerror or type(problem).__name__})"
-            except ValueError as problem:
-                text = f"not valid JSON ({problem})"
-            else:
-                if isinstance(data, dict):
-                    continue
-                text = f"a JSON {type(data).__name__}, not an object"
             fix = (
                 STATE_FIX
                 if flag == "--state"
                 else 'pass a JSON object of settings, e.g. {"oauth_credentials": {...}}.'
             )
             kind = "state" if flag == "--state" else "configuration"
-            sys.stderr.write(f"tap-gmail: {kind} error: {flag} {value}: {text}. To fix: {fix}\n")
+            sys.stderr.write(f"tap-gmail: {kind} error: {flag} {value}: {problem}. To fix: {fix}\n")
             raise SystemExit(1)
 
 
