@@ -103,6 +103,7 @@ class MailboxClient:
 
     def __init__(self, mailbox_auth, settings: ClientSettings, metrics: Metrics, user_id: str):
         self.auth = mailbox_auth
+        self.auth.timeout_s = settings.retry.timeout_s  # token requests time out like calls
         self.settings = settings
         self.metrics = metrics
         key = mailbox_auth.mailbox or user_id
@@ -139,6 +140,10 @@ class MailboxClient:
         self, method: str, http_method: str, path: str, params=None, body=None, idempotent=True
     ):
         return self.transport.call(method, http_method, path, params, body, idempotent)
+
+    def token(self) -> str:
+        """An access token, with transient token-endpoint failures retried (the policy's)."""
+        return self.transport.token()
 
     def batch(self, parts: list[BatchPart]) -> list[PartResult]:
         return self.batcher.execute(parts)

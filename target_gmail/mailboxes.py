@@ -66,7 +66,7 @@ class MailboxContext:
     def granted_scopes(self) -> set[str]:
         with self._lock:
             if self._granted is None:
-                self.client.auth.token()  # the token answer says which scopes it holds
+                self.client.token()  # the token answer says which scopes it holds (retried)
                 self._granted = self.client.auth.granted_scopes()
             return self._granted
 
