@@ -16,7 +16,13 @@ from singer_sdk.helpers.capabilities import TapCapabilities
 from gmail_core.auth import SCOPE_READONLY
 from gmail_core.breaker import counts_as_outage
 from gmail_core.client import MailboxClient, clients_from_config, number_setting
-from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
+from gmail_core.errors import (
+    ApiError,
+    AuthError,
+    CircuitOpenError,
+    ConfigError,
+    GmailConnectorError,
+)
 from gmail_core.json_args import flag_values, json_object_problem
 from gmail_core.metrics import Metrics
 
@@ -143,8 +149,10 @@ class TapGmail(Tap):
         except GmailConnectorError as problem:
             why = f"{problem}{self._hint(mailbox, problem)}"
             self.failures.setdefault(mailbox, {})[stream] = why
-            if isinstance(problem, CircuitOpenError) or counts_as_outage(problem):
-                self._down.add(mailbox)  # the rest of its streams fail fast this run
+            # Gmail down, or the credential refused: the mailbox's other streams would only
+            # repeat it, so they fail fast this run.
+            if isinstance(problem, (CircuitOpenError, AuthError)) or counts_as_outage(problem):
+                self._down.add(mailbox)
             self.logger.warning("mailbox %s, stream %s failed: %s", mailbox, stream, why)
 
     def check_available(self, mailbox: str) -> None:
