@@ -42,6 +42,15 @@ class MessageQuery:
         digest = hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 
+    def derives_threads(self) -> bool:
+        """Whether the messages stream's records can give Gmail's thread records.
+
+        Not with ``messages.q``: the messages stream holds only the messages matching it,
+        while a thread record holds every message of the thread (``threads.get``). Not with
+        ``message_format: minimal``: those records have no headers, so no thread subject.
+        """
+        return not self.q and self.fmt != "minimal"
+
     def keeps(self, label_ids, internal_ms: int | None) -> bool:
         """Whether a message is in the selection, judged from its labels and date.
 

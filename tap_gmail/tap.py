@@ -123,7 +123,8 @@ class TapGmail(Tap):
                     start_date=settings.start_date(config),
                 )
                 client = self._clients[mailbox]
-                derive = all(self.streams[name].selected for name in ("messages", "threads"))
+                both = all(self.streams[name].selected for name in ("messages", "threads"))
+                derive = both and query.derives_threads()
                 self._syncs[mailbox] = MailboxSync(
                     client, query, self.logger, derive, self._thread_index_dir(config)
                 )

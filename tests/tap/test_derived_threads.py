@@ -73,3 +73,26 @@ def test_derived_threads_equal_gmail_threads_and_cost_little(emulator, tmp_path)
     assert derived_next.returncode == 0 and threads_next.returncode == 0
     assert _by_id(derived_next.records["threads"]) == _by_id(threads_next.records["threads"])
     assert any(t["_sdc_deleted_at"] for t in derived_next.records["threads"])
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [{"message_format": "minimal"}, {"messages": {"q": "is:unread"}}],
+    ids=["minimal-format", "messages-q"],
+)
+def test_threads_the_messages_cannot_give_are_read_from_gmail(emulator, tmp_path, selection):
+    """Minimal messages have no subject, and `messages.q` leaves out messages of a thread
+    that `threads.get` has: derived threads would differ from Gmail's, so none are derived."""
+    config = tap_config(emulator, **selection)
+    only_threads = _catalog(tmp_path, config, {"threads"})
+    both = _catalog(tmp_path, config, {"messages", "threads"})
+    first = run_tap(tmp_path, config, extra_args=both)
+    threads_alone = run_tap(tmp_path, config, extra_args=only_threads)
+    assert first.returncode == 0 and threads_alone.returncode == 0
+    assert _by_id(first.records["threads"]) == _by_id(threads_alone.records["threads"])
+
+    mutate(emulator, seed=4, changes=30)
+    second = run_tap(tmp_path, config, state=first.state, extra_args=both)
+    threads_next = run_tap(tmp_path, config, state=threads_alone.state, extra_args=only_threads)
+    assert second.returncode == 0 and threads_next.returncode == 0
+    assert _by_id(second.records["threads"]) == _by_id(threads_next.records["threads"])
