@@ -45,7 +45,9 @@ class DerivedThreads:
     index file, opened exclusively (``sqlite3.OperationalError`` when another run holds it).
     """
 
-    def __init__(self, keeps_record=lambda record: True, path: Path | None = None):
+    def __init__(
+        self, keeps_record=lambda record: True, path: Path | None = None, create: bool = True
+    ):
         self._keeps = keeps_record  # the selection (spam/trash, start_date) a thread shows
         self.path = path
         self._lock = threading.Lock()
@@ -66,11 +68,22 @@ class DerivedThreads:
             pragmas = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL;"
             pragmas += "PRAGMA synchronous=NORMAL;"
         try:
-            self._db.executescript(pragmas + _KEPT + _RUN)
+            self._db.executescript(pragmas)
+            if not create:  # a saved index: never made up anew (an empty table is no index)
+                self._check_kept_tables()
+            self._db.executescript(_KEPT + _RUN)
         except sqlite3.Error as problem:
             self.broken = str(problem)
             self.close()
             raise
+
+    def _check_kept_tables(self) -> None:
+        tables = {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        missing = sorted({"messages", "meta"} - tables)
+        if missing:
+            raise sqlite3.DatabaseError(f"no table {', '.join(missing)}: not a whole index")
 
     def _write(self, sql: str, params=(), many: bool = False) -> list | None:
         """One statement for the messages stream's side. A failure (disk full, I/O error)

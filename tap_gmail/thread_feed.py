@@ -60,7 +60,8 @@ class ThreadFeed:
                 self.client.mailbox, saved, self.query.keeps_record, self.query.fingerprint()
             )
             meta = store.meta() if store else {}
-            if store and (meta.get("complete") != "1" or int(meta.get("applied", 0)) < start):
+            applied = _number(meta.get("applied"))
+            if store and (meta.get("complete") != "1" or applied is None or applied < start):
                 self.logger.warning(
                     "mailbox %s: the thread index has applied history up to %s, not %d; "
                     "threads changed in this run are read from Gmail",
@@ -176,3 +177,11 @@ class ThreadFeed:
             now = datetime.now(timezone.utc).isoformat()
             for message_id in sorted(whole[thread_id]):
                 yield cpcal.tombstone(message_id, thread_id, mailbox, now)
+
+
+def _number(value) -> int | None:
+    """A number the index file says about itself; None when it is not one (a damaged file)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -97,10 +97,13 @@ class ThreadIndexDir:
             self._note(mailbox, f"it is not in {self.root} (a new machine, or a cleared directory)")
             return None
         try:
-            store = DerivedThreads(keeps, path)
+            store = DerivedThreads(keeps, path, create=False)
             meta = store.meta()
         except sqlite3.Error as problem:
-            self._note(mailbox, f"it cannot be opened ({problem}); another run may hold it")
+            if "locked" in str(problem):
+                self._note(mailbox, f"another run holds it ({problem})")
+            else:
+                self._note(mailbox, f"it cannot be read ({problem})")
             return None
         if meta.get("lineage") != lineage or meta.get("selection") != selection:
             store.close()
