@@ -7,6 +7,7 @@ bookmark, fallback and fetch helpers defined there.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -28,18 +29,38 @@ class ThreadsSync:
     def threads(self, state: dict) -> Iterator[dict | Checkpoint]:
         derived = self.derived
         try:
+            from_store = None
             if derived and derived.full_h0 is not None:
-                yield from self._derived_full_threads(derived)
-                return
-            bookmark, _ = self._start_point(state, "threads")
-            if derived and derived.window and bookmark == derived.window[0]:
-                yield from self._derived_incremental_threads(derived)
-                return
+                from_store = self._derived_full_threads(derived)
+            elif derived and derived.window:
+                bookmark, _ = self._start_point(state, "threads")
+                if bookmark == derived.window[0]:
+                    from_store = self._derived_incremental_threads(derived)
+            if from_store is not None:
+                try:
+                    yield from from_store
+                    return
+                except sqlite3.Error as problem:  # a cache: never the reason a run fails
+                    self._unreadable_store(derived, problem)
             yield from self._with_fallback(
                 "threads", state, self._incremental_threads, self._full_threads
             )
         finally:  # the threads stream is the store's last reader this run
             self._replace_store(None)
+
+    def _unreadable_store(self, derived: DerivedThreads, problem: sqlite3.Error) -> None:
+        """The store could not be read: threads come from Gmail from the threads bookmark
+        (records already emitted come again, the same), and a damaged index file goes."""
+        self.logger.warning(
+            "mailbox %s: the thread store could not be read (%s: %s); threads are read "
+            "from Gmail instead",
+            self.client.mailbox,
+            type(problem).__name__,
+            problem,
+        )
+        self._replace_store(None)
+        if derived.lineage and self.index_dir:
+            self.index_dir.discard(self.client.mailbox, derived.lineage)
 
     def _derived_full_threads(self, derived: DerivedThreads) -> Iterator[dict | Checkpoint]:
         """Every thread, aggregated from this run's full messages sync: no Gmail call."""

@@ -8,6 +8,7 @@ incremental run emits must equal the oracle's record, or be a tombstone the orac
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import struct
 import subprocess
 
 import pytest
@@ -325,3 +327,63 @@ def test_damaged_index_reads_threads_from_gmail(emulator, tmp_path, damage):
     )
     assert "thread_index" not in _messages_partition(second)
     _assert_threads_as_gmail(tmp_path, config, streams, second)
+
+
+def _table_leaves(index, table: str) -> tuple[list[int], int]:
+    """The leaf pages of ``table``'s b-tree, left to right, and the page size."""
+    data = index.read_bytes()
+    (size,) = struct.unpack(">H", data[16:18])
+    size = 65536 if size == 1 else size
+    with contextlib.closing(sqlite3.connect(index)) as db:
+        query = "SELECT rootpage FROM sqlite_master WHERE name = ?"
+        (root,) = db.execute(query, (table,)).fetchone()
+
+    def walk(page: int) -> list[int]:
+        base = (page - 1) * size
+        header = base + (100 if page == 1 else 0)
+        if data[header] == 0x0D:  # a table leaf
+            return [page]
+        assert data[header] == 0x05, data[header]  # a table interior page
+        (cells,) = struct.unpack(">H", data[header + 3 : header + 5])
+        children = []
+        for cell in range(cells):
+            (pointer,) = struct.unpack(">H", data[header + 12 + 2 * cell : header + 14 + 2 * cell])
+            children += walk(struct.unpack(">I", data[base + pointer : base + pointer + 4])[0])
+        return children + walk(struct.unpack(">I", data[header + 8 : header + 12])[0])
+
+    return walk(root), size
+
+
+def test_index_unreadable_in_the_threads_stream_reads_threads_from_gmail(emulator, tmp_path):
+    """Damage the messages pass does not see (it writes only the last leaf) but the threads
+    stream reads: no traceback, no failed run (every later run would fail the same way)."""
+    config = tap_config(emulator)
+    streams = _streams(tmp_path, config)
+    first = run_tap(tmp_path, config, extra_args=streams["both"])
+    (index,) = _index_files(tmp_path)
+    with contextlib.closing(sqlite3.connect(index)) as db:
+        thread_id, subject = db.execute(
+            "SELECT thread_id, subject FROM messages ORDER BY rowid LIMIT 1"
+        ).fetchone()
+    leaves, size = _table_leaves(index, "messages")
+    assert len(leaves) > 1
+    data = bytearray(index.read_bytes())
+    for page in leaves[:-1]:  # new rows go to the last leaf
+        data[(page - 1) * size : page * size] = b"\xff" * size
+    index.write_bytes(bytes(data))
+    alice = Api(emulator.url, issue_token(emulator, ALICE))
+    raw = f"From: Dana <dana@example.net>\r\nTo: {ALICE}\r\nSubject: {subject}\r\n\r\nmore\r\n"
+    alice.ok(
+        "POST",
+        "/messages",
+        json={"raw": base64.urlsafe_b64encode(raw.encode()).decode(), "threadId": thread_id},
+    )
+    second = run_tap(tmp_path, config, state=first.state, extra_args=streams["both"])
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "Traceback" not in second.stderr
+    assert "the thread store could not be read" in second.stderr and not index.exists()
+    assert thread_id in {t["id"] for t in second.records["threads"]}
+    _assert_threads_as_gmail(tmp_path, config, streams, second)
+
+    third = run_tap(tmp_path, config, state=second.state, extra_args=streams["both"])
+    assert third.returncode == 0 and "Traceback" not in third.stderr
