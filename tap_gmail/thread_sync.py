@@ -33,8 +33,12 @@ class ThreadsSync:
             if derived and derived.full_h0 is not None:
                 from_store = self._derived_full_threads(derived)
             elif derived and derived.window:
+                # The run's changed threads cover (window start, end]: every change after a
+                # threads bookmark inside the window (the streams' bookmarks drift apart when
+                # one stream read Gmail on its own, e.g. after the other failed).
                 bookmark, _ = self._start_point(state, "threads")
-                if bookmark == derived.window[0]:
+                start, end = derived.window
+                if bookmark is not None and start <= bookmark <= end:
                     from_store = self._derived_incremental_threads(derived)
             if from_store is not None:
                 try:

@@ -387,3 +387,32 @@ def test_index_unreadable_in_the_threads_stream_reads_threads_from_gmail(emulato
 
     third = run_tap(tmp_path, config, state=second.state, extra_args=streams["both"])
     assert third.returncode == 0 and "Traceback" not in third.stderr
+
+
+def test_threads_bookmark_ahead_of_messages_is_still_derived(emulator, tmp_path):
+    """The streams' bookmarks drift apart when threads read Gmail on their own (the messages
+    stream failed, or a change landed between the two streams' last history calls). A
+    threads bookmark inside the messages window is covered by it: no thread read from Gmail,
+    and the two bookmarks are equal again."""
+    config = tap_config(emulator)
+    streams = _streams(tmp_path, config)
+    first = run_tap(tmp_path, config, extra_args=streams["both"])
+    mutate(emulator, seed=15, changes=20)
+    (tmp_path / "threads-alone").mkdir()
+    threads_run = run_tap(
+        tmp_path / "threads-alone", config, state=first.state, extra_args=streams["threads"]
+    )
+    assert threads_run.returncode == 0, threads_run.stderr[-2000:]
+    drifted = json.loads(json.dumps(first.state))
+    drifted["bookmarks"]["threads"] = threads_run.state["bookmarks"]["threads"]
+    mutate(emulator, seed=16, changes=20)
+    admin(emulator, "stats/reset", {})
+    second = run_tap(tmp_path, config, state=drifted, extra_args=streams["both"])
+    assert second.returncode == 0, second.stderr[-2000:]
+    calls = _calls(emulator)
+    assert "threads.get" not in calls and "threads.list" not in calls, calls
+    assert (
+        second.partition("threads", ALICE)["replication_key_value"]
+        == (second.partition("messages", ALICE)["replication_key_value"])
+    )
+    _assert_threads_as_gmail(tmp_path, config, streams, second)
