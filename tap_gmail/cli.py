@@ -19,13 +19,14 @@ GEN0_THRESHOLD = 10_000  # containers allocated, net, between young collections 
 
 
 def main() -> None:
+    """``tap.main`` (whatever it checks before the SDK runs), started as described above."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        from .tap import TapGmail
+        from .tap import main as run
     finally:
         gc.freeze()
         gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
         if enabled:
             gc.enable()
-    TapGmail.cli()
+    run()
