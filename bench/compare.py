@@ -81,6 +81,7 @@ def select(args: list[str], only, work: Path, name: str, env=None) -> list[str]:
 
 def ours(url, work: Path, config: dict, only=None, state=None, name="ours") -> TapRun:
     config = {"api_url": url, "token_url": f"{url}/token", **config}
+    config.setdefault("thread_index_dir", str(work / "thread-index"))  # beside the run's files
     (work / f"config-{name}.json").write_text(json.dumps(config))
     args = select([str(BIN / "tap-gmail"), "--config", str(work / f"config-{name}.json")],
                   only, work, name)  # fmt: skip

@@ -115,6 +115,7 @@ def vm_hwm_mb(pid: int) -> float | None:
 def run_tap(url, work: Path, quota=0, fmt=None, state=None, only=None, tee=None) -> TapRun:
     """Run tap-gmail, streaming stdout (nothing buffered); CPU is the RUSAGE_CHILDREN delta."""
     config = {"oauth_credentials": CREDS, "api_url": url, "token_url": f"{url}/token"}
+    config["thread_index_dir"] = str(work / "thread-index")  # not in the directory run from
     config.update(quota_units_per_second=quota, **({"message_format": fmt} if fmt else {}))
     (work / "config.json").write_text(json.dumps(config))
     args = [str(BIN / "tap-gmail"), "--config", str(work / "config.json")]

@@ -7,6 +7,7 @@ to fix, and the guarantee that no secret reaches a log line, exception message o
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -24,7 +25,7 @@ from google.oauth2 import service_account
 # `from gmail_core.auth import auths_from_config` keeps working.
 from .auth_config import auths_from_config as auths_from_config
 from .auth_config import load_service_account_info as load_service_account_info
-from .errors import AuthError, ConfigError, TransientNetworkError
+from .errors import AuthError, ConfigError, TokenUnavailable
 
 SCOPE_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 SCOPE_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
@@ -37,6 +38,14 @@ DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 # google-auth's REFRESH_THRESHOLD (3 min 45 s). Short-lived tokens (the emulator's) refresh
 # at half their lifetime instead, so they are not refreshed on every call.
 REFRESH_MARGIN_S = 225.0
+# Per token request; google-auth's own default is 120 s. MailboxClient sets the connection's
+# `request_timeout_s` instead.
+TOKEN_TIMEOUT_S = 60.0
+# Token endpoint statuses that say "try again later" even when the body is not Google's JSON
+# (a front end's HTML 502, say). google-auth retries some of them itself, then gives up with
+# RefreshError(retryable=True); the others it reports as permanent.
+_TRANSIENT_STATUSES = (408, 429)
+_STATUS_DASHBOARD = "https://www.google.com/appsstatus/dashboard/"
 _GMAIL_AUTH_FIX = (
     "run `gmail-auth --client-id ... --client-secret ...` to obtain one and set it as "
     "`oauth_credentials.refresh_token`."
@@ -45,19 +54,36 @@ _GMAIL_AUTH_FIX = (
 log = logging.getLogger(__name__)
 
 
+class _UnreadableAnswer(google_exceptions.TransportError):
+    """A 200 from the token endpoint whose body is not a JSON object (cut off, an HTML page):
+    google-auth would fail on it with a TypeError; as a transport error it is retried."""
+
+
 class _TokenRequest(google_requests.Request):
-    """google-auth's requests transport, remembering the ``scope`` of the last token answer."""
+    """google-auth's requests transport for token requests: our timeout, the status and
+    ``scope`` of the last answer, and a 200 that is not JSON turned into a transport error."""
 
     last_scope: str | None = None
+    last_status: int | None = None
+    timeout_s: float = TOKEN_TIMEOUT_S
 
     def __call__(self, *args, **kwargs):
+        kwargs.setdefault("timeout", self.timeout_s)
+        self.last_status = None
         response = super().__call__(*args, **kwargs)
+        self.last_status = response.status
         if response.status == 200:
             try:
                 body = json.loads(response.data)
             except (TypeError, ValueError):
-                return response
-            if isinstance(body, dict) and isinstance(body.get("scope"), str):
+                body = None
+            if not isinstance(body, dict):
+                kind = response.headers.get("content-type", "no content type")
+                raise _UnreadableAnswer(
+                    f"HTTP 200 answer is not a JSON object ({len(response.data or b'')} bytes, "
+                    f"{kind}; cut off?)"
+                )
+            if isinstance(body.get("scope"), str):
                 self.last_scope = body["scope"]
         return response
 
@@ -88,6 +114,8 @@ class MailboxAuth:
         self._redact = tuple(s for s in redact if s)
         self._lock = threading.Lock()
         self._refresh_at = -math.inf  # monotonic time from which the token counts as stale
+        self._attempts = 0  # refresh attempts so far
+        self._failure: Exception | None = None  # how the last attempt failed, if it did
 
     def __repr__(self) -> str:
         return (
@@ -99,22 +127,46 @@ class MailboxAuth:
         """The ``userId`` path segment for Gmail calls: the mailbox, or ``me``."""
         return self.mailbox or "me"
 
+    @property
+    def timeout_s(self) -> float:
+        """Connect and read timeout of each token request."""
+        return self._request.timeout_s
+
+    @timeout_s.setter
+    def timeout_s(self, seconds: float) -> None:
+        self._request.timeout_s = float(seconds)
+
     def token(self) -> str:
-        """A valid access token, refreshed before it gets close to expiry."""
+        """A valid access token, refreshed before it gets close to expiry.
+
+        Raises ``TokenUnavailable`` when the token endpoint failed in a way that can pass
+        (the caller retries: ``GmailTransport`` does), ``AuthError`` when Google refused the
+        credentials (retrying cannot help).
+        """
+        queued_at = self._attempts
         with self._lock:
             if self._credentials.token is None or time.monotonic() >= self._refresh_at:
-                self._refresh()
+                self._refresh(queued_at)
             return self._credentials.token
 
     def force_refresh(self, rejected: str | None = None) -> str:
         """Refresh after a 401. Pass the rejected token so that many threads hitting the same
         401 cause one refresh: if another thread already replaced it, that token is returned."""
+        queued_at = self._attempts
         with self._lock:
             current = self._credentials.token
             fresh = current is not None and time.monotonic() < self._refresh_at
             if rejected is None or current == rejected or not fresh:
-                self._refresh()
+                self._refresh(queued_at)
             return self._credentials.token
+
+    def expire(self, rejected: str) -> None:
+        """Gmail refused ``rejected`` (a 401): unless it was already replaced, the next
+        ``token()`` refreshes. No request is made here, so the refresh happens inside the
+        caller's retry (a batch's parts, whose outer request carries the token)."""
+        with self._lock:
+            if self._credentials.token == rejected:
+                self._refresh_at = -math.inf
 
     def granted_scopes(self) -> set[str]:
         """Scopes the token holds: the token answer's ``scope`` if it had one, else those asked."""
@@ -123,16 +175,26 @@ class MailboxAuth:
                 return set(self._request.last_scope.split())
             return set(self._scopes)
 
-    def _refresh(self) -> None:
+    def _refresh(self, queued_at: int | None = None) -> None:
+        """Ask the token endpoint (under ``self._lock``).
+
+        ``queued_at`` is the attempt count a caller saw before it waited for the lock. If an
+        attempt made meanwhile failed, the caller gets that failure instead of asking again
+        at once: threads that queued behind a failing refresh each back off in their own
+        retry, rather than hitting a failing endpoint one after another with no wait.
+        """
+        if queued_at is not None and queued_at != self._attempts and self._failure is not None:
+            raise copy.copy(self._failure) from None
+        self._attempts += 1
         try:
             self._credentials.refresh(self._request)
         except google_exceptions.RefreshError as error:
-            raise self._explain(error) from None
+            self._failure = self._explain(error)
+            raise copy.copy(self._failure) from None
         except google_exceptions.TransportError as error:
-            raise TransientNetworkError(
-                f"could not reach the token endpoint {self._token_url} "
-                f"(for {self.user_id}): {self._scrub(str(error))}"
-            ) from None
+            self._failure = self._unavailable(self._transport_detail(error))
+            raise copy.copy(self._failure) from None
+        self._failure = None
         self.refreshes += 1
         lifetime = _seconds_left(self._credentials.expiry)
         if lifetime is None:
@@ -146,15 +208,40 @@ class MailboxAuth:
             "?" if lifetime is None else int(lifetime),
         )
 
+    def _who(self) -> str:
+        if self.mailbox:
+            return self.mailbox
+        return "the mailbox of `oauth_credentials.refresh_token` (user_id unset)"
+
+    def _unavailable(self, detail: str) -> TokenUnavailable:
+        return TokenUnavailable(
+            f"Google's token endpoint {self._token_url} failed for {self._who()} ({detail}), "
+            "so no Gmail call was sent. This usually passes: rerun later; if it persists, "
+            "check the network path (proxy, firewall, DNS) to `token_url` and "
+            f"{_STATUS_DASHBOARD}"
+        )
+
+    def _transport_detail(self, error: google_exceptions.TransportError) -> str:
+        if isinstance(error, _UnreadableAnswer):
+            return self._scrub(str(error))
+        cause = error.args[0] if error.args else error
+        name = type(cause).__name__ if isinstance(cause, BaseException) else "TransportError"
+        if "timed out" in str(error).lower() or "timeout" in name.lower():
+            return f"{name}: no answer within {self.timeout_s:g} s"
+        return f"{name}: {self._scrub(str(cause))}"[:300]
+
     def _explain(self, error: google_exceptions.RefreshError) -> Exception:
         """Turn google-auth's refusal into an error that names the setting to fix."""
         data = error.args[1] if len(error.args) > 1 else None
         code = data.get("error") if isinstance(data, dict) else None
         detail = self._scrub(str(error.args[0]) if error.args else "")[:300]
-        if getattr(error, "retryable", False):
-            return TransientNetworkError(
-                f"the token endpoint {self._token_url} failed for {self.user_id}: {detail}"
-            )
+        status = self._request.last_status
+        transient = status is not None and (status >= 500 or status in _TRANSIENT_STATUSES)
+        if getattr(error, "retryable", False) or transient:
+            if isinstance(code, str):
+                return self._unavailable(f"HTTP {status} {detail}")
+            # an HTML error page, say: its status says enough
+            return self._unavailable(f"HTTP {status}, not Google's JSON error")
         if not isinstance(code, str):
             return AuthError(
                 f"the token endpoint {self._token_url} answered unexpectedly ({detail}). "
@@ -188,6 +275,22 @@ class MailboxAuth:
 
     def _service_account_error(self, code: str, detail: str) -> AuthError:
         email = getattr(self._credentials, "service_account_email", "the service account")
+        if code == "invalid_grant" and _is_time_refusal(detail):
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            return AuthError(
+                f"Google refused the service-account assertion for {self.mailbox} ({detail}): "
+                f"its issue and expiry times are signed with this machine's clock, which says "
+                f"{now} UTC and is probably off by more than a minute. To fix: synchronise "
+                "the clock (NTP, e.g. `timedatectl set-ntp true`; in a container, the host's "
+                "clock) and rerun; the key and delegation need no change."
+            )
+        if code == "invalid_grant" and "Invalid JWT Signature" in detail:
+            return AuthError(
+                f"Google refused the service-account assertion for {self.mailbox} ({detail}): "
+                f"the key in `{self._setting}` is not a current key of {email} (deleted or "
+                "rotated). To fix: create a new key in the Cloud console and configure it.",
+                setting=self._setting,
+            )
         if code == "invalid_client":
             hint = (
                 f"the key of {email} in `{self._setting}` is unknown, deleted or disabled; "
@@ -208,6 +311,16 @@ class MailboxAuth:
         for secret in self._redact:
             text = text.replace(secret, "[redacted]")
         return text
+
+
+def _is_time_refusal(detail: str) -> bool:
+    """Google's invalid_grant for an assertion whose iat/exp it does not accept: "Invalid
+    JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.
+    Check your iat and exp values in the JWT claim." A wrong clock is the usual cause."""
+    text = detail.lower()
+    return "invalid jwt" in text and any(
+        word in text for word in ("short-lived", "timeframe", "iat", "exp ")
+    )
 
 
 def _seconds_left(expiry: datetime.datetime | None) -> float | None:

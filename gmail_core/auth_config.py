@@ -11,6 +11,7 @@ without echoing a secret.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .auth import MailboxAuth
 
 _OAUTH_FIELDS = ("client_id", "client_secret", "refresh_token")
+_ADDRESS = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\"]+$")
 
 
 def load_service_account_info(value: dict | str | None, file: str | None) -> dict:
@@ -195,10 +197,20 @@ def _user_ids(value) -> list[str]:
         raise ConfigError(
             "user_ids", "must be a list of mailbox addresses.", 'e.g. ["alice@example.com"].'
         )
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}  # lower case -> the address as first written
     for item in items:
         if not isinstance(item, str):
             raise ConfigError("user_ids", "must contain only mailbox addresses (strings).")
-        if item.strip():
-            seen.setdefault(item.strip(), None)
-    return list(seen)
+        address = item.strip()
+        if not address:
+            continue
+        if not _ADDRESS.match(address):
+            raise ConfigError(
+                "user_ids",
+                f"{address[:200]!r} is not a mailbox address.",
+                'list addresses like "alice@example.com".',
+            )
+        # Gmail addresses are case-insensitive: "Alice@x" and "alice@x" are one mailbox,
+        # which must be read once, under one name (its records' key and state partition).
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())

@@ -117,7 +117,10 @@ class GmailBatch:
             if not retry:
                 break
             if expired:
-                self.transport.auth.force_refresh(rejected=token)
+                # No request here: the next batch request refreshes inside its own retry, so
+                # a failing token endpoint is retried like any call instead of ending the run.
+                if token is not None:
+                    self.transport.auth.expire(rejected=token)
                 refreshed = True
             errors = [done[i].error for i, _ in retry if done[i].error is not None]
             if any(error.rate_limited for error in errors):

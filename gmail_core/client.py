@@ -34,50 +34,68 @@ class ClientSettings:
 
     @classmethod
     def from_config(cls, config: Mapping) -> ClientSettings:
-        batch_size = int(config.get("batch_size") or DEFAULT_BATCH_SIZE)
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ConfigError(
-                "batch_size",
-                f"{batch_size} is outside 1..{MAX_BATCH_SIZE}",
-                f"Gmail accepts at most {MAX_BATCH_SIZE} calls per batch; 50 is recommended.",
-            )
-        concurrency = int(config.get("max_concurrency") or 4)
-        if concurrency < 1:
-            raise ConfigError("max_concurrency", "must be at least 1")
-        rate = config.get("quota_units_per_second")
-        rate = 250.0 if rate is None else float(rate)
+        """Checked settings. An unset (null or empty) setting takes its default; a 0 is a
+        value like any other and must be in range (it used to mean "the default" silently)."""
+        defaults = RetryPolicy()
+        batch_size = number_setting(
+            config, "batch_size", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE, integer=True,
+            fix=f"Gmail accepts at most {MAX_BATCH_SIZE} calls per batch; 50 is recommended.",
+        )  # fmt: skip
+        concurrency = number_setting(
+            config, "max_concurrency", 4, 1, 100, integer=True,
+            fix="4 suits Gmail; lower it if Gmail answers 429 (too many concurrent requests).",
+        )  # fmt: skip
+        rate = number_setting(
+            config, "quota_units_per_second", 250.0, 0, 1_000_000,
+            fix="use Gmail's per-user quota (250 by default), or 0 for no pacing.",
+        )  # fmt: skip
         api_url = str(config.get("api_url") or DEFAULT_API_URL)
         if not api_url.startswith(("http://", "https://")):
             raise ConfigError("api_url", f"{api_url!r} is not an http(s) URL")
-        window = float(config.get("quota_window_s") or 1.0)
-        if not 0.1 <= window <= 60:
-            raise ConfigError(
-                "quota_window_s",
-                f"{window} is outside 0.1..60",
-                "leave it at 1 unless you know"
-                " your project's quota is averaged over a longer window.",
-            )
-        timeout = float(config.get("request_timeout_s") or 60.0)
-        if not 1 <= timeout <= 600:
-            raise ConfigError(
-                "request_timeout_s",
-                f"{timeout} is outside 1..600",
-                "60 suits Gmail; lower it only to retry stalled answers sooner.",
-            )
-        defaults = RetryPolicy()
-        tries = int(config.get("retry_max_tries") or defaults.max_tries)
-        span = float(config.get("retry_max_time_s") or defaults.max_time_s)
-        if tries < 1 or span <= 0:
-            raise ConfigError(
-                "retry_max_tries" if tries < 1 else "retry_max_time_s",
-                "must be positive",
-                "the defaults (8 tries, 300 s) ride out Gmail's usual transient errors.",
-            )
+        window = number_setting(
+            config, "quota_window_s", 1.0, 0.1, 60,
+            fix="leave it at 1 unless you know your project's quota is averaged over a longer "
+            "window.",
+        )  # fmt: skip
+        timeout = number_setting(
+            config, "request_timeout_s", 60.0, 1, 600,
+            fix="60 suits Gmail; lower it only to retry stalled answers sooner.",
+        )  # fmt: skip
+        retry_fix = "the defaults (8 tries, 300 s) ride out Gmail's usual transient errors."
+        tries = number_setting(
+            config, "retry_max_tries", defaults.max_tries, 1, 100, integer=True, fix=retry_fix
+        )
+        span = number_setting(
+            config, "retry_max_time_s", defaults.max_time_s, 1, 86_400, fix=retry_fix
+        )
+        costs = config.get("quota_costs")
+        for method, units in (costs or {}).items() if isinstance(costs, Mapping) else ():
+            number_setting(
+                {f"quota_costs.{method}": units}, f"quota_costs.{method}", 0, 0, 10_000,
+                integer=True, fix='e.g. {"messages.get": 20}.',
+            )  # fmt: skip
         retry = RetryPolicy(max_tries=tries, max_time_s=span, timeout_s=timeout)
         return cls(
-            api_url, rate, concurrency, batch_size, config.get("quota_costs"),
+            api_url, rate, concurrency, batch_size, costs,
             retry=retry, quota_window_s=window,
         )  # fmt: skip
+
+
+def number_setting(config: Mapping, name: str, default, low, high, integer=False, fix=""):
+    """``config[name]`` as a number in ``low..high`` (``default`` when null or empty)."""
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:  # the SDK reads JSON numbers with a fraction as Decimal; env values may be strings
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    kind = "a whole number" if integer else "a number"
+    if number is None or (integer and not number.is_integer()):
+        raise ConfigError(name, f"{value!r} is not {kind}.", fix)
+    if not low <= number <= high:  # also refuses NaN and infinities
+        raise ConfigError(name, f"{number:g} is outside {low:g}..{high:g}.", fix)
+    return int(number) if integer else number
 
 
 class MailboxClient:
@@ -85,6 +103,7 @@ class MailboxClient:
 
     def __init__(self, mailbox_auth, settings: ClientSettings, metrics: Metrics, user_id: str):
         self.auth = mailbox_auth
+        self.auth.timeout_s = settings.retry.timeout_s  # token requests time out like calls
         self.settings = settings
         self.metrics = metrics
         key = mailbox_auth.mailbox or user_id
@@ -121,6 +140,10 @@ class MailboxClient:
         self, method: str, http_method: str, path: str, params=None, body=None, idempotent=True
     ):
         return self.transport.call(method, http_method, path, params, body, idempotent)
+
+    def token(self) -> str:
+        """An access token, with transient token-endpoint failures retried (the policy's)."""
+        return self.transport.token()
 
     def batch(self, parts: list[BatchPart]) -> list[PartResult]:
         return self.batcher.execute(parts)

@@ -89,6 +89,12 @@ class NotSent(TransientNetworkError):
     left this process, so even a send may be repeated."""
 
 
+class TokenUnavailable(NotSent):
+    """Google's token endpoint failed in a way that can pass: 5xx, 429, a reset or timed-out
+    connection, an answer that is not JSON. No access token, so the Gmail request it was for
+    was never sent: retryable, even for a send."""
+
+
 class MalformedResponse(TransientNetworkError):
     """Gmail's answer could not be read: the connection closed mid-body, a 2xx body that is
     not the JSON promised, or a batch answer that cannot be parsed. Retryable for an

@@ -279,6 +279,18 @@ class GmailTransport:
         runs inside the retry: an answer it cannot read (it raises ``MalformedResponse`` or
         ``ValueError``) is retried like a reset connection when the call is idempotent.
         """
+        retrying = self._retrying(self._once, method, idempotent)
+        return self.breaker.call(retrying, method, units, send, decode)
+
+    def token(self) -> str:
+        """The mailbox's access token, fetched under the retry policy and the breaker, for
+        callers that need it before any call (the target's scope check): a transient
+        failure of the token endpoint is retried like a failed call."""
+        return self.breaker.call(self._retrying(lambda: self.auth.token(), "token", True))
+
+    def _retrying(self, fn: Callable[..., Any], method: str, idempotent: bool):
+        """``fn`` wrapped in the retry policy: backoff with full jitter on retryable errors
+        (for a call that is not idempotent, only on refusals made before it ran)."""
         policy = self.policy
 
         def on_backoff(details) -> None:
@@ -286,7 +298,7 @@ class GmailTransport:
             reason = getattr(error, "reason", "") or getattr(error, "status", "")
             self.metrics.retry(method, str(reason or type(error).__name__))
 
-        retrying = backoff.on_exception(
+        return backoff.on_exception(
             wait_generator,
             (ApiError, TransientNetworkError),
             max_tries=policy.max_tries,
@@ -301,8 +313,7 @@ class GmailTransport:
             giveup_log_level=logging.DEBUG,
             base_s=policy.base_s,
             max_wait_s=policy.max_wait_s,
-        )(self._once)
-        return self.breaker.call(retrying, method, units, send, decode)
+        )(fn)
 
     def _once(self, method: str, units: int, send, decode=None) -> Any:
         with self.governor.slot():

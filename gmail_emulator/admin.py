@@ -48,7 +48,14 @@ def _reset_stats(emulator, body):
 
 def _config(emulator, body):
     emulator.reconfigure(body)
-    return json_response(200, {"ok": True, "replay": emulator.faults.replay_key()})
+    return json_response(
+        200,
+        {
+            "ok": True,
+            "replay": emulator.faults.replay_key(),
+            "token_replay": emulator.token_faults.replay_key(),
+        },
+    )
 
 
 def _revoke(emulator, body):

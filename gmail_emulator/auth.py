@@ -39,11 +39,12 @@ _SWEEP_EVERY = 1024
 class TokenError(Exception):
     """An OAuth error; the server renders it as Google's token-endpoint JSON."""
 
-    def __init__(self, http_status: int, error: str, description: str):
+    def __init__(self, http_status: int, error: str, description: str, headers: dict | None = None):
         super().__init__(f"{error}: {description}")
         self.http_status = http_status
         self.error = error
         self.description = description
+        self.headers = dict(headers or {})
 
     def body(self) -> dict:
         return {"error": self.error, "error_description": self.description}
@@ -345,6 +346,33 @@ class AuthRegistry:
             except jwt.PyJWTError:
                 continue
         raise _bad_request("invalid_grant", _BAD_SIGNATURE)
+
+
+# Injected token-endpoint failures (faults.TOKEN_FAULT_HELP): status, error, description.
+# 5xx and 429 use the error codes google-auth (and RFC 6749) treat as temporary.
+_INJECTED = {
+    "500": (500, "internal_failure", "Backend Error"),
+    "503": (503, "temporarily_unavailable", "The service is currently unavailable."),
+    "429": (429, "rate_limit_exceeded", "Rate Limit Exceeded"),
+    "invalid_client": (401, "invalid_client", "Unauthorized"),
+}
+# What Google says for invalid_grant, per grant (faults.TOKEN_GRANTS short names): a dead
+# refresh token; a service-account assertion outside its time window (the machine's clock
+# is off); a used or made-up auth code.
+_INVALID_GRANT = {
+    "refresh_token": "Token has been expired or revoked.",
+    "jwt_bearer": _BAD_TIMEFRAME,
+    "authorization_code": "Malformed auth code.",
+}
+
+
+def injected_token_error(kind: str, grant: str) -> TokenError:
+    """The token endpoint's answer for an injected fault ``kind`` on a ``grant`` request."""
+    if kind == "invalid_grant":
+        return _bad_request("invalid_grant", _INVALID_GRANT.get(grant, "Bad Request"))
+    status, error, description = _INJECTED[kind]
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return TokenError(status, error, description, headers)
 
 
 def check_scopes(grant: Grant, allowed: Iterable[str]) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 
 from . import mailbox as seeding
 from .auth import AuthRegistry
-from .faults import FaultInjector
+from .faults import TOKEN_DEFAULT_KINDS, FaultInjector, TokenFaultInjector
 from .models import Mailbox
 from .push import PushHub
 from .quota import QuotaLimiter
@@ -32,6 +32,12 @@ class EmulatorConfig:
     fault_slow_ms: float = 2000.0  # extra delay of a "slow" fault
     fault_stall_ms: float = 30000.0  # how long a "stall" fault holds the answer back
     token_ttl: float = 3600.0
+    # Faults of the OAuth token endpoint (faults.TOKEN_FAULT_HELP), drawn from their own
+    # random stream of the fault seed; token_fault_grants limits them to some grants
+    # (refresh_token, jwt_bearer, authorization_code). A stall lasts fault_stall_ms.
+    token_fault_rate: float = 0.0
+    token_fault_kinds: tuple[str, ...] = TOKEN_DEFAULT_KINDS
+    token_fault_grants: tuple[str, ...] = ()
     history_retention: int = 0  # records kept per mailbox; 0 keeps all
     auth_config: str | None = None  # JSON file: clients, refresh_tokens, service_accounts
     max_batch_parts: int = 100
@@ -83,6 +89,7 @@ class Emulator:
             slow_ms=config.fault_slow_ms,
             stall_ms=config.fault_stall_ms,
         )
+        self.token_faults = TokenFaultInjector(**self._token_fault_settings())
         self.push = PushHub(config)
         self.mailboxes: dict[str, Mailbox] = {}
         for index, user in enumerate(config.users):
@@ -166,8 +173,20 @@ class Emulator:
         if "refuse_recipient_domains" in changes:
             changes = dict(changes)
             changes["refuse_recipient_domains"] = domain_list(changes["refuse_recipient_domains"])
+        before = {key: getattr(self.config, key) for key in changes}
         for key, value in changes.items():
             setattr(self.config, key, value)
+        try:
+            self._apply_config()
+        except Exception:
+            # All or nothing: a refused change must not stay in the config, or every later
+            # /_emulator/config call (even a valid one) is refused for it.
+            for key, value in before.items():
+                setattr(self.config, key, value)
+            self._apply_config()
+            raise
+
+    def _apply_config(self) -> None:
         config = self.config
         self.quota.reconfigure(
             units_per_second=config.quota_units_per_second,
@@ -183,10 +202,21 @@ class Emulator:
             slow_ms=config.fault_slow_ms,
             stall_ms=config.fault_stall_ms,
         )
+        self.token_faults.reconfigure(**self._token_fault_settings())
         self.auth.set_ttl(config.token_ttl)
         for mailbox in self.mailboxes.values():
             with mailbox.lock:
                 mailbox.history.set_retention(config.history_retention)
+
+    def _token_fault_settings(self) -> dict:
+        config = self.config
+        return {
+            "rate": config.token_fault_rate,
+            "kinds": config.token_fault_kinds,
+            "methods": config.token_fault_grants or None,
+            "seed": config.seed if config.fault_seed is None else config.fault_seed,
+            "stall_ms": config.fault_stall_ms,
+        }
 
     def snapshot(self) -> dict:
         stats = self.stats.snapshot()
@@ -203,6 +233,7 @@ class Emulator:
         stats["history_records"] = sum(len(m.history.records) for m in self.mailboxes.values())
         stats["quota"] = self.quota.snapshot()
         stats["faults"]["injector"] = self.faults.snapshot()
+        stats["faults"]["token_injector"] = self.token_faults.snapshot()
         stats["push"] = self.push.snapshot()
         stats["uptime_s"] = round(time.time() - self.started_at, 3)
         return stats

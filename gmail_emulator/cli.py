@@ -8,7 +8,14 @@ import sys
 import time
 
 from .backend import Emulator, EmulatorConfig, domain_list
-from .faults import FAULT_HELP, FAULT_KINDS
+from .faults import (
+    FAULT_HELP,
+    FAULT_KINDS,
+    TOKEN_DEFAULT_KINDS,
+    TOKEN_FAULT_HELP,
+    TOKEN_FAULT_KINDS,
+    TOKEN_GRANTS,
+)
 from .routes import ROUTES
 from .server import EmulatorServer
 
@@ -67,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="limit faults to these methods, e.g. messages.get,history.list; "
         "'batch' is the outer request of a batch (its parts match their own methods)",
     )
-    p.add_argument("--fault-seed", type=int, default=None, help="fault RNG seed (default: --seed)")
+    p.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="fault RNG seed, for API and token faults (default: --seed)",
+    )
     p.add_argument(
         "--fault-slow-ms", type=float, default=2000.0, help="extra delay of a 'slow' fault, ms"
     )
@@ -78,6 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a 'stall' fault holds an answer back, ms",
     )
     p.add_argument("--token-ttl", type=float, default=3600.0, help="access-token lifetime, s")
+    p.add_argument(
+        "--token-fault-rate",
+        type=float,
+        default=0.0,
+        help="share of OAuth token requests (POST /token) that fail",
+    )
+    p.add_argument(
+        "--token-fault-kinds",
+        type=_csv,
+        default=list(TOKEN_DEFAULT_KINDS),
+        help="comma-separated subset of: "
+        + "; ".join(f"{kind} = {what}" for kind, what in TOKEN_FAULT_HELP.items()),
+    )
+    p.add_argument(
+        "--token-fault-grants",
+        type=_csv,
+        default=[],
+        help="limit token faults to these grants: " + ", ".join(TOKEN_GRANTS.values()),
+    )
     p.add_argument(
         "--history-retention",
         type=int,
@@ -126,6 +157,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         )
     if not 0.0 <= args.fault_rate <= 1.0:
         raise SystemExit("gmail-emulator: --fault-rate must be between 0 and 1")
+    kinds = [kind for kind in args.token_fault_kinds if kind not in TOKEN_FAULT_KINDS]
+    if kinds or not args.token_fault_kinds:
+        raise SystemExit(
+            f"gmail-emulator: --token-fault-kinds: unknown kind(s) {kinds}; "
+            f"choose from {', '.join(TOKEN_FAULT_KINDS)}"
+        )
+    if not 0.0 <= args.token_fault_rate <= 1.0:
+        raise SystemExit("gmail-emulator: --token-fault-rate must be between 0 and 1")
     if not args.users:
         raise SystemExit("gmail-emulator: --users needs at least one address")
     return EmulatorConfig(
@@ -144,6 +183,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         fault_slow_ms=args.fault_slow_ms,
         fault_stall_ms=args.fault_stall_ms,
         token_ttl=args.token_ttl,
+        token_fault_rate=args.token_fault_rate,
+        token_fault_kinds=tuple(args.token_fault_kinds),
+        token_fault_grants=tuple(args.token_fault_grants),
         history_retention=args.history_retention,
         auth_config=args.auth_config,
         push_endpoint=args.push_endpoint,

@@ -48,6 +48,36 @@ DEFAULT_STALL_MS = 30000.0
 # requests never shifts the faults the calls themselves see under the same seed.
 BATCH_METHOD = "batch"
 
+# The OAuth token endpoint (POST /token) has its own faults, drawn by a TokenFaultInjector
+# from a random stream of its own: token requests never shift the faults API calls see under
+# the same seed, and the other way round. The answers are Google's token-endpoint shapes
+# (``{"error": ..., "error_description": ...}``), built by ``auth.injected_token_error``.
+TOKEN_FAULT_HELP = {
+    "500": "500 internal_failure, no token issued",
+    "503": "503 temporarily_unavailable, no token issued",
+    "429": "429 rate_limit_exceeded with Retry-After: 1, no token issued",
+    "html_502": "502 with Google's HTML error page (not JSON), no token issued",
+    "reset": "connection reset (RST) before any answer, no token issued",
+    "stall": "a token is issued, its answer held back stall_ms (fault_stall_ms)",
+    "truncated_json": "a token is issued; the 200 answer is cut in half: HTTP is fine, the "
+    "JSON is not",
+    "invalid_grant": "400 invalid_grant worded for the grant: a refresh token 'Token has been "
+    "expired or revoked.', a service-account JWT 'Invalid JWT: Token must be a short-lived "
+    "token ...' (the clock-skew refusal), an auth code 'Malformed auth code.'",
+    "invalid_client": "401 invalid_client 'Unauthorized' (wrong, deleted or rotated client "
+    "secret or key)",
+}
+TOKEN_FAULT_KINDS = tuple(TOKEN_FAULT_HELP)
+TOKEN_AFTER_RUN = ("stall", "truncated_json")
+TOKEN_DEFAULT_KINDS = ("500", "503")
+# Short names of the grant types, what token_fault_grants filters on
+TOKEN_GRANTS = {
+    "refresh_token": "refresh_token",
+    "authorization_code": "authorization_code",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer": "jwt_bearer",
+}
+TOKEN_STREAM = "token"
+
 
 @dataclass
 class Fault:
@@ -64,6 +94,9 @@ def matches(method_id: str, pattern: str) -> bool:
 
 class FaultInjector:
     """Decides, per call, whether to fail it and how; thread-safe and deterministic."""
+
+    ALLOWED: tuple[str, ...] = FAULT_KINDS  # the kinds this injector can produce
+    STREAM = ""  # a named stream seeds its own RNG with f"{seed}:{STREAM}"
 
     def __init__(
         self,
@@ -111,9 +144,9 @@ class FaultInjector:
         merged = {**self._settings, **settings}
         merged["rate"] = _rate(merged["rate"], "rate")
         merged["kinds"] = list(merged["kinds"])
-        bad = [k for k in merged["kinds"] if k not in FAULT_KINDS]
+        bad = [k for k in merged["kinds"] if k not in self.ALLOWED]
         if bad or not merged["kinds"]:
-            raise ValueError(f"fault kinds must be a non-empty subset of {FAULT_KINDS}")
+            raise ValueError(f"fault kinds must be a non-empty subset of {self.ALLOWED}")
         if merged["methods"] is not None:
             merged["methods"] = list(merged["methods"])
         merged["per_method_rate"] = {
@@ -125,7 +158,8 @@ class FaultInjector:
         merged["stall_ms"] = max(0.0, float(merged["stall_ms"]))
         with self._lock:
             if "seed" in settings:
-                self._rng = random.Random(merged["seed"])
+                seed = merged["seed"]
+                self._rng = random.Random(f"{seed}:{self.STREAM}" if self.STREAM else seed)
                 self._batch_rng = random.Random(f"{merged['seed']}:{BATCH_METHOD}")
             self._settings = merged
 
@@ -197,6 +231,28 @@ class FaultInjector:
                 "stall_ms": settings["stall_ms"],
                 "per_method_rate": dict(settings["per_method_rate"]),
             }
+
+
+class TokenFaultInjector(FaultInjector):
+    """Faults of the OAuth token endpoint, by grant (``TOKEN_GRANTS`` short names).
+
+    ``methods`` limits faults to some grants (e.g. ``["refresh_token"]``); the random stream
+    is the seed's "token" stream, independent of the API calls' one.
+    """
+
+    ALLOWED = TOKEN_FAULT_KINDS
+    STREAM = TOKEN_STREAM
+
+    def __init__(self, rate: float = 0.0, kinds: Sequence[str] = TOKEN_DEFAULT_KINDS, **settings):
+        super().__init__(rate, kinds, **settings)
+
+    def error_for(self, fault: Fault) -> errors.GmailError | None:
+        return None  # the token endpoint's answers are not Gmail errors: see auth.py
+
+
+def grant_name(grant_type: str) -> str:
+    """The short name of a token request's ``grant_type`` (what faults are filtered on)."""
+    return TOKEN_GRANTS.get(grant_type, grant_type or "none")
 
 
 def truncated(body: bytes) -> bytes:

@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 from . import admin, batch, oauth_pages
-from .auth import TokenError
+from .auth import TokenError, injected_token_error
 from .backend import Emulator, EmulatorConfig
-from .dispatch import Dispatcher, Request, Response, json_response
-from .faults import GARBLED_BODY, truncated
+from .dispatch import Dispatcher, Request, Response, break_answer, json_response
+from .faults import GARBLED_BODY, TOKEN_AFTER_RUN, grant_name, truncated
 from .push_keys import CERTS_PATHS
 
 
@@ -141,23 +141,53 @@ class _Server(ThreadingHTTPServer):
         return self.dispatcher.handle(request)
 
     def _token(self, request: Request) -> Response:
+        response = self._token_answer(request)
+        self.emulator.stats.token_answer("reset" if response.reset else response.status)
+        return response
+
+    def _token_answer(self, request: Request) -> Response:
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         basic = request.headers.get("authorization", "")
         if basic.lower().startswith("basic "):
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
             form.setdefault("client_id", client_id)
             form.setdefault("client_secret", secret)
+        emulator = self.emulator
+        grant = grant_name(form.get("grant_type", ""))
+        fault = emulator.token_faults.pick(grant)
+        if fault is not None and fault.kind not in TOKEN_AFTER_RUN:
+            emulator.stats.fault("token", fault.kind)
+            if fault.kind == "reset":
+                return Response(0, reset=True)
+            if fault.kind == "html_502":
+                return Response(502, GOOGLE_502_PAGE, {"Content-Type": "text/html; charset=UTF-8"})
+            return _token_error(injected_token_error(fault.kind, grant))
         host = request.headers.get("host") or f"127.0.0.1:{self.server_address[1]}"
         try:
-            payload = self.emulator.auth.token_endpoint(form, f"http://{host}/token")
+            payload = emulator.auth.token_endpoint(form, f"http://{host}/token")
         except TokenError as error:
-            return Response(
-                error.http_status,
-                json.dumps(error.body()).encode(),
-                {"Content-Type": "application/json; charset=utf-8"},
-            )
-        self.emulator.stats.token(form.get("grant_type", ""))
-        return json_response(200, payload, {"Cache-Control": "no-store"})
+            return _token_error(error)
+        emulator.stats.token(form.get("grant_type", ""))
+        response = json_response(200, payload, {"Cache-Control": "no-store"})
+        if fault is not None:  # stall or truncated_json: the token was issued, the answer spoilt
+            emulator.stats.fault("token", fault.kind)
+            break_answer(response, fault)
+        return response
+
+
+def _token_error(error: TokenError) -> Response:
+    headers = {"Content-Type": "application/json; charset=utf-8", **error.headers}
+    return Response(error.http_status, json.dumps(error.body()).encode(), headers)
+
+
+# What Google's front end answers when the service behind it fails: HTML, not JSON.
+GOOGLE_502_PAGE = (
+    b"<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+    b"  <title>Error 502 (Server Error)!!1</title>\n"
+    b"  <p><b>502.</b> <ins>That\xe2\x80\x99s an error.</ins>\n"
+    b"  <p>The server encountered a temporary error and could not complete your request."
+    b"<p>Please try again in 30 seconds.  <ins>That\xe2\x80\x99s all we know.</ins>\n"
+)
 
 
 class EmulatorServer:

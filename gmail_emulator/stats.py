@@ -25,6 +25,7 @@ class Stats:
             self.batch_requests = 0
             self.batch_parts = 0
             self.token_grants: Counter[str] = Counter()
+            self.token_status: Counter[str] = Counter()  # every answer of POST /token
             self.http_requests = 0
 
     def http_request(self) -> None:
@@ -57,6 +58,11 @@ class Stats:
         with self._lock:
             self.token_grants[grant_type] += 1
 
+    def token_answer(self, status: int | str) -> None:
+        """One POST /token answered with ``status`` ("reset" for a dropped connection)."""
+        with self._lock:
+            self.token_status[str(status)] += 1
+
     def snapshot(self) -> dict:
         with self._lock:
             return {
@@ -82,4 +88,8 @@ class Stats:
                 },
                 "batch": {"requests": self.batch_requests, "parts": self.batch_parts},
                 "token_grants": dict(self.token_grants),
+                "token_requests": {
+                    "by_status": dict(self.token_status),
+                    "total": sum(self.token_status.values()),
+                },
             }

@@ -65,6 +65,7 @@ def _report(outcomes) -> int:
 def _status(config: dict) -> int:
     path = config.get("watch_state_path") or DEFAULT_STATE_PATH
     state = watching.WatchState(Path(path).expanduser())
+    state.warn()
     if not state.watches:
         print(f"no watches recorded in {path}")
         return 0

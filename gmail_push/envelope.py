@@ -90,7 +90,9 @@ def _history_id(value) -> int:
         value = None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" (which int() refuses, once a 503
+    # that Pub/Sub redelivered forever) and other scripts' digits Gmail never sends.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value <= 0:
         raise BadEnvelope("message data has no valid `historyId` (a positive integer)")

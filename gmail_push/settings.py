@@ -206,6 +206,8 @@ def _number(config: Mapping, name: str, default, low, high, kind):
         raise ConfigError(name, f"{value!r} is not a number.") from None
     if isinstance(value, bool) or not low <= number <= high:
         raise ConfigError(name, f"{value!r} is outside {low}..{high}.")
+    if kind is int and float(value) != number:  # int(8080.7) would quietly be 8080
+        raise ConfigError(name, f"{value!r} is not a whole number.")
     return number
 
 

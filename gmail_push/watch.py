@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -38,11 +39,29 @@ class WatchState:
 
     def __init__(self, path: Path):
         self.path = path
+        self.problems: list[str] = []  # why entries were dropped; shown by the commands
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
             data = {}
-        self.watches: dict[str, dict] = data.get("watches", {}) if isinstance(data, dict) else {}
+        except (OSError, ValueError) as error:
+            self.problems.append(f"{path} is not readable JSON ({error}); starting afresh")
+            data = {}
+        watches = data.get("watches", {}) if isinstance(data, dict) else None
+        if not isinstance(watches, dict):
+            self.problems.append(f"{path} holds no `watches` object; starting afresh")
+            watches = {}
+        self.watches: dict[str, dict] = {}
+        for key, entry in watches.items():
+            problem = _entry_problem(entry)
+            if problem:  # hand-edited or from another version: renewed like a missing one
+                self.problems.append(f"{path}: dropped the entry for {key!r}: {problem}")
+                continue
+            self.watches[key] = entry
+
+    def warn(self) -> None:
+        for problem in self.problems:
+            print(f"gmail-push: warning: {problem}", file=sys.stderr)
 
     def save(self) -> None:
         """Write atomically: a killed run leaves the old file or the new one, never half."""
@@ -51,6 +70,17 @@ class WatchState:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump({"watches": self.watches}, out, indent=2, sort_keys=True)
         os.replace(tmp, self.path)
+
+
+def _entry_problem(entry) -> str | None:
+    if not isinstance(entry, dict):
+        return f"it is a {type(entry).__name__}, not an object"
+    expiration = entry.get("expiration_ms")
+    if isinstance(expiration, bool) or not isinstance(expiration, int):
+        return "it has no whole-number `expiration_ms`"
+    if not isinstance(entry.get("label_ids") or [], list):
+        return "its `label_ids` is not a list"
+    return None
 
 
 def iso_ms(ms: int) -> str:
@@ -79,6 +109,7 @@ def watch_all(
 ) -> list[Outcome]:
     """Start or renew the watch of every mailbox; one failing mailbox never stops the rest."""
     state = WatchState(settings.state_path)
+    state.warn()
     outcomes = []
     for client in clients_from_config(config, [SCOPE_READONLY], Metrics()):
         outcomes.append(_watch_one(client, state, settings, renew_before_s, now))
@@ -121,6 +152,7 @@ def _watch_one(client: MailboxClient, state, settings, renew_before_s, now) -> O
 def stop_all(config: Mapping, settings_path: Path) -> list[Outcome]:
     """``users.stop`` for every mailbox, and forget its recorded watch."""
     state = WatchState(settings_path)
+    state.warn()
     outcomes = []
     for client in clients_from_config(config, [SCOPE_READONLY], Metrics()):
         try:

@@ -100,6 +100,8 @@ LABELS = {
     "request_timeout_s": "Request Timeout (Seconds)",
     "max_concurrency": "Max Concurrent Requests (per Mailbox)",
     "max_parallel_mailboxes": "Mailboxes in Parallel",
+    "keep_thread_index": "Keep Thread Index",
+    "thread_index_dir": "Thread Index Directory",
     "reconcile_delays_s": "Reconcile Delays (Seconds)",
     "dry_run": "Dry Run (Plan Only)",
     "plan_path": "Dry-Run Plan File",

@@ -8,10 +8,12 @@ finished page is a valid bookmark.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gmail_core.client import MailboxClient
+from gmail_core.errors import HistoryExpired
 
 HISTORY_PAGE_SIZE = 500
 
@@ -40,6 +42,27 @@ def history_pages(client: MailboxClient, start: int) -> Iterator[HistoryPage]:
         if token:
             params["pageToken"] = token
         answer = client.call("history.list", "GET", "history", params=params) or {}
+        current = _int(answer.get("historyId"))
+        if current is not None and current < start:
+            # Gmail's historyIds only grow, so a bookmark past the mailbox's current one was
+            # not taken from this mailbox (another mailbox's state, a restored or recreated
+            # account). Gmail answers it with no changes, forever: continuing would never
+            # see a change again. Treated like an expired bookmark: one fresh full sync.
+            logging.getLogger("tap-gmail").warning(
+                "mailbox %s: saved historyId %d is ahead of the mailbox's current historyId "
+                "%d, so it was not taken from this mailbox (state of another mailbox, or a "
+                "restored or recreated account); it cannot be continued",
+                client.mailbox,
+                start,
+                current,
+            )
+            raise HistoryExpired(
+                404,
+                f"bookmark {start} is ahead of the mailbox's current historyId {current}",
+                "bookmarkAhead",
+                "history.list",
+                client.mailbox,
+            )
         page = HistoryPage(resume_after=start)
         for record in answer.get("history", []):
             for entry in record.get("messagesDeleted", []):
@@ -62,3 +85,10 @@ def history_pages(client: MailboxClient, start: int) -> Iterator[HistoryPage]:
         yield page
         if page.last:
             return
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -16,6 +16,7 @@ from gmail_core.connection_schema import connection_properties
 from gmail_core.errors import ConfigError
 
 MESSAGE_FORMATS = ("full", "metadata", "minimal", "raw")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NESTED = ("oauth_credentials", "messages", "shard")
 
 _TAP_SCHEMA = th.PropertiesList(
@@ -53,6 +54,21 @@ _TAP_SCHEMA = th.PropertiesList(
         ),
         description="Read only this job's share of `user_ids`: mailboxes whose address "
         "hashes to `index` modulo `count` (run one job per index, each with its own state)",
+    ),
+    th.Property(
+        "keep_thread_index",
+        th.BooleanType,
+        default=True,
+        description="Keep each mailbox's thread index between runs, so an incremental run "
+        "derives changed threads instead of paying threads.get (10 units) for each "
+        "(applies when both messages and threads are selected)",
+    ),
+    th.Property(
+        "thread_index_dir",
+        th.StringType,
+        description="Directory of the thread indexes (SQLite, about 300 bytes a message; "
+        "holds subjects and snippets). Default: .meltano/run/tap-gmail/thread-index under "
+        "Meltano, else ./.tap-gmail/thread-index. Keep it on storage that outlives a run",
     ),
     th.Property(
         "max_parallel_mailboxes",
@@ -97,4 +113,11 @@ def start_date(config: Mapping) -> datetime | None:
             f"{value!r} is not an ISO-8601 date-time",
             "use e.g. 2024-01-01T00:00:00Z.",
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if parsed < EPOCH:  # Gmail's search takes `after:` in epoch seconds, never negative
+        raise ConfigError(
+            "start_date",
+            f"{value!r} is before 1970-01-01, which Gmail's search cannot express",
+            "remove `start_date` to read every message, or use a later date.",
+        )
+    return parsed

@@ -27,11 +27,13 @@ def select(config: Mapping) -> dict:
         return dict(config)
     if not isinstance(shard, Mapping):
         raise ConfigError("shard", "must be an object with `index` and `count`.", _FIX)
-    try:
-        index, count = int(shard["index"]), int(shard["count"])
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError("shard", "needs integer `index` and `count`.", _FIX) from None
-    if count < 1 or not 0 <= index < count:
+    unknown = sorted(str(key) for key in shard if key not in ("index", "count"))
+    if unknown:
+        raise ConfigError("shard", f"has unknown key(s) {', '.join(unknown)}.", _FIX)
+    index, count = _whole(shard, "index"), _whole(shard, "count")
+    if count < 1:
+        raise ConfigError("shard", f"count {count} must be at least 1.", _FIX)
+    if not 0 <= index < count:
         raise ConfigError("shard", f"index {index} is outside 0..{count - 1}.", _FIX)
     users = config.get("user_ids")
     if not users:
@@ -44,3 +46,17 @@ def select(config: Mapping) -> dict:
         users = [user for user in users.split(",") if user.strip()]
     mine = [user for user in users if shard_of(user, count) == index]
     return {**config, "user_ids": mine}
+
+
+def _whole(shard: Mapping, key: str) -> int:
+    """``shard[key]`` as an int. Flat keys (``shard.index``, from Meltano or the environment)
+    skip the schema check, so 1.9 or true must be refused here, never truncated to 1."""
+    value = shard.get(key)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if value is None:
+        raise ConfigError("shard", f"`{key}` is missing.", _FIX)
+    shown = repr(value) if isinstance(value, str) else str(value)
+    raise ConfigError("shard", f"`{key}` is {shown}, not a whole number.", _FIX)

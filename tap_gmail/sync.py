@@ -33,6 +33,8 @@ from .fetch import execute_bounded
 from .history import history_pages
 from .progress import Progress
 from .query import MessageQuery
+from .thread_feed import ThreadFeed
+from .thread_index import ThreadIndexDir
 from .thread_sync import ThreadsSync
 
 # threads.get costs 10 units, messages.get 5: a thread is cheaper from 3 listed messages on.
@@ -48,7 +50,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class MailboxSync(ThreadsSync):
+class MailboxSync(ThreadsSync, ThreadFeed):
     """Reads one mailbox; shared by the messages, threads and labels streams."""
 
     def __init__(
@@ -57,24 +59,30 @@ class MailboxSync(ThreadsSync):
         query: MessageQuery,
         logger: logging.Logger,
         derive_threads: bool = False,
+        index_dir: ThreadIndexDir | None = None,
     ):
         self.client = client
         self.query = query
         self.logger = logger
         self._label_names: dict[str, str] | None = None
-        # Both streams selected: the threads stream reads what the messages stream fetched.
-        self.derived = DerivedThreads(query.keeps_record) if derive_threads else None
+        # Both streams selected: the threads stream reads what the messages stream fetched,
+        # from the store the messages pass wrote (thread_feed), kept in `index_dir` if set.
+        self.derive_threads = derive_threads
+        self.index_dir = index_dir
+        self.derived: DerivedThreads | None = None
+        self.saved_index: str | None = None  # the thread index the messages state names
 
     # ---- bookmarks -------------------------------------------------------------------
 
-    def _bookmark(self, history_id: int) -> Checkpoint:
-        return Checkpoint(
-            {
-                "replication_key": REPLICATION_KEY,
-                "replication_key_value": history_id,
-                "query": self.query.fingerprint(),
-            }
-        )
+    def _bookmark(self, history_id: int, index: DerivedThreads | None = None) -> Checkpoint:
+        state = {
+            "replication_key": REPLICATION_KEY,
+            "replication_key_value": history_id,
+            "query": self.query.fingerprint(),
+        }
+        if index is not None and index.lineage:
+            state["thread_index"] = index.lineage  # see thread_index
+        return Checkpoint(state)
 
     def _start_point(self, state: dict, stream: str) -> tuple[int | None, dict | None]:
         """(history bookmark, full-sync resume) from saved state, or why it cannot be used."""
@@ -118,8 +126,12 @@ class MailboxSync(ThreadsSync):
             try:
                 yield from incremental(bookmark)
                 return
-            except HistoryExpired:
-                self._restart_note(stream, f"historyId {bookmark} is older than Gmail keeps (404)")
+            except HistoryExpired as expired:
+                if expired.reason == "bookmarkAhead":
+                    why = f"historyId {bookmark} is ahead of the mailbox's current historyId"
+                else:
+                    why = f"historyId {bookmark} is older than Gmail keeps (404)"
+                self._restart_note(stream, why)
                 resume = None
         try:
             yield from full(resume)
@@ -172,35 +184,40 @@ class MailboxSync(ThreadsSync):
     # ---- messages --------------------------------------------------------------------
 
     def messages(self, state: dict) -> Iterator[dict | Checkpoint]:
+        resume = state.get("full_sync") or {}
+        self.saved_index = state.get("thread_index") or resume.get("thread_index")
         yield from self._with_fallback(
             "messages", state, self._incremental_messages, self._full_messages
         )
 
     def _full_messages(self, resume: dict | None) -> Iterator[dict | Checkpoint]:
         mailbox = self.client.mailbox
-        if self.derived:
-            self.derived.begin()
-        # Only a full sync read from its first page has seen every thread's messages.
-        track = self.derived if not resume else None
         profile = self.client.call("getProfile", "GET", "profile")
         if resume:
             h0, token, done = int(resume["h0"]), resume.get("page_token"), resume.get("done", 0)
             self.logger.info("mailbox %s: resuming full sync after %d messages", mailbox, done)
         else:
             h0, token, done = int(profile["historyId"]), None, 0
+        # Threads are derived only from a store that saw every page of this full sync.
+        track = self._store_for_full(resume, h0)
         progress = Progress(self.logger, mailbox, profile.get("messagesTotal", 0), done)
-        fingerprint = self.query.fingerprint()
+        position = {"h0": h0, "query": self.query.fingerprint()}
+        if track is not None and track.lineage:
+            position["thread_index"] = track.lineage
         while True:
             page = self._list_page("messages.list", "messages", token)
             refs = page.get("messages", [])
             # State says "resume at this page" while its records are being written.
-            yield Checkpoint(
-                {"full_sync": {"h0": h0, "page_token": token, "done": done, "query": fingerprint}}
-            )
+            yield Checkpoint({"full_sync": {**position, "page_token": token, "done": done}})
             for record in self._fetch_messages(refs):
                 if track:
                     track.add_message(record)
                 yield record
+            if track:
+                track.commit()
+                track = self._drop_if_broken(track)
+                if track is None:
+                    position.pop("thread_index", None)
             done += len(refs)
             progress.update(done)
             token = page.get("nextPageToken")
@@ -208,29 +225,32 @@ class MailboxSync(ThreadsSync):
                 break
         progress.finish(done)
         if track:
-            track.full_h0 = h0
-        yield self._bookmark(h0)
+            self._finish_full_store(track, h0)
+        yield self._bookmark(h0, track)
 
     def _incremental_messages(self, start: int) -> Iterator[dict | Checkpoint]:
         mailbox = self.client.mailbox
         changed = deleted = 0
-        derived = self.derived
-        if derived:
-            derived.begin()
+        derived = self._store_for_incremental(start)
+        index = derived if derived is not None and derived.indexed else None
         end = start
         for page in history_pages(self.client, start):
             now = _now()
             for message_id, thread_id in page.deleted.items():
                 yield cpcal.tombstone(message_id, thread_id, mailbox, now)
-            if derived:
-                yield from self._incremental_page_with_threads(page, derived)
+            if index is not None:
+                yield from self._page_into_index(page, index)
+            elif derived is not None:
+                yield from self._page_with_threads(page, derived)
             else:
                 refs = [{"id": mid, "threadId": tid} for mid, tid in page.touched.items()]
                 yield from self._fetch_messages(refs, allow_threads=False, missing_is_deleted=True)
+            derived = self._drop_if_broken(derived)
+            index = index if derived is not None else None
             changed += len(page.touched)
             deleted += len(page.deleted)
             end = page.resume_after
-            yield self._bookmark(page.resume_after)
+            yield self._bookmark(page.resume_after, index)
         if derived:
             derived.window = (start, end)
         self.logger.info(
@@ -240,51 +260,6 @@ class MailboxSync(ThreadsSync):
             changed,
             deleted,
         )
-
-    def _incremental_page_with_threads(self, page, derived: DerivedThreads) -> Iterator[dict]:
-        """One history page when the threads stream is selected too.
-
-        A new thread's messages are fetched one by one and aggregated later; an older
-        thread is fetched whole once (``threads.get``, 10 units) and serves both streams.
-        """
-        mailbox = self.client.mailbox
-        derived.new_threads |= page.new_threads
-        for thread_id in page.thread_ids():
-            derived.touch(thread_id)
-        single, whole = [], {}
-        for message_id, thread_id in page.touched.items():
-            if thread_id and thread_id not in derived.new_threads and self.query.fmt != "raw":
-                whole.setdefault(thread_id, set()).add(message_id)
-            else:
-                single.append({"id": message_id, "threadId": thread_id})
-        for record in self._fetch_messages(single, allow_threads=False, missing_is_deleted=True):
-            derived.add_message(record)
-            yield record
-        parts = [
-            BatchPart(
-                "threads.get",
-                "GET",
-                f"threads/{tid}",
-                {"format": self.query.fmt},
-                key=tid,
-            )
-            for tid in whole
-        ]
-        labels = self.label_names()
-        for result in execute_bounded(self.client, parts):
-            thread_id = result.part.key
-            if result.ok:
-                derived.put_thread(thread_id, self._thread_record(result.body, labels))
-                for message in result.body.get("messages", []):
-                    if message["id"] in whole[thread_id]:
-                        yield cpcal.normalize_message(message, mailbox, labels)
-                continue
-            if result.status != 404:
-                raise result.error or ApiError(result.status, "threads.get failed")
-            derived.put_thread(thread_id, None)  # the whole thread is gone
-            now = _now()
-            for message_id in sorted(whole[thread_id]):
-                yield cpcal.tombstone(message_id, thread_id, mailbox, now)
 
     def _fetch_messages(
         self, refs: list[dict], allow_threads: bool = True, missing_is_deleted: bool = False

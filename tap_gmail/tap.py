@@ -6,6 +6,8 @@ import contextlib
 import logging
 import sys
 import threading
+from datetime import datetime, timezone
+from pathlib import Path
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -13,14 +15,18 @@ from singer_sdk.helpers.capabilities import TapCapabilities
 
 from gmail_core.auth import SCOPE_READONLY
 from gmail_core.breaker import counts_as_outage
-from gmail_core.client import MailboxClient, clients_from_config
+from gmail_core.client import MailboxClient, clients_from_config, number_setting
 from gmail_core.errors import ApiError, CircuitOpenError, ConfigError, GmailConnectorError
+from gmail_core.json_args import flag_values, json_object_problem
 from gmail_core.metrics import Metrics
 
 from . import settings, sharding
 from .query import MessageQuery
+from .state_check import FIX as STATE_FIX
+from .state_check import StateError, checked_state
 from .streams import LabelsStream, MessagesStream, ThreadsStream
 from .sync import MailboxSync
+from .thread_index import ThreadIndexDir, default_dir
 
 
 class MailboxUnavailable(GmailConnectorError):
@@ -47,6 +53,14 @@ class TapGmail(Tap):
         self.failures: dict[str, dict[str, str]] = {}  # mailbox -> stream -> why
         self._down: set[str] = set()
 
+    def load_state(self, state) -> None:
+        """The SDK's load, after a check that turns a damaged file into one clear line."""
+        try:
+            state = checked_state(state, self.logger)
+        except StateError as problem:
+            self._exit(f"tap-gmail: state error: --state: {problem}. To fix: {STATE_FIX}")
+        super().load_state(state)
+
     def discover_streams(self):
         return [MessagesStream(self), ThreadsStream(self), LabelsStream(self)]
 
@@ -58,7 +72,7 @@ class TapGmail(Tap):
     @property
     def parallel_mailboxes(self) -> int:
         """Mailboxes read at once: their waits are on the network, not the CPU."""
-        return int(self.config.get("max_parallel_mailboxes") or 4)
+        return number_setting(self.config, "max_parallel_mailboxes", 4, 1, 1000, integer=True)
 
     def _mailbox_clients(self) -> dict[str, MailboxClient]:
         with self._lock:
@@ -69,6 +83,14 @@ class TapGmail(Tap):
     def _build_clients(self) -> dict[str, MailboxClient]:
         try:
             config = sharding.select(settings.normalized(self.config))
+            self.parallel_mailboxes  # noqa: B018 - checked before any call, like the rest
+            since = settings.start_date(config)
+            if since is not None and since > datetime.now(timezone.utc):
+                self.logger.warning(
+                    "tap-gmail: start_date %s is in the future, so a full sync reads no "
+                    "message until then; check the setting",
+                    since.isoformat(),
+                )
             if config.get("shard") and not config["user_ids"]:
                 self.logger.warning("tap-gmail: shard %s holds no mailbox", config["shard"])
                 return {}
@@ -96,8 +118,16 @@ class TapGmail(Tap):
                 )
                 client = self._clients[mailbox]
                 derive = all(self.streams[name].selected for name in ("messages", "threads"))
-                self._syncs[mailbox] = MailboxSync(client, query, self.logger, derive)
+                self._syncs[mailbox] = MailboxSync(
+                    client, query, self.logger, derive, self._thread_index_dir(config)
+                )
             return self._syncs[mailbox]
+
+    def _thread_index_dir(self, config: dict) -> ThreadIndexDir | None:
+        if config.get("keep_thread_index") is False:
+            return None
+        root = config.get("thread_index_dir")
+        return ThreadIndexDir(Path(root) if root else default_dir(), self.logger)
 
     @contextlib.contextmanager
     def isolated(self, mailbox: str, stream: str):
@@ -165,5 +195,23 @@ class TapGmail(Tap):
         raise SystemExit(1)
 
 
+def _check_json_files(argv: list[str]) -> None:
+    """One line, not the SDK's traceback, for a broken ``--config`` or ``--state`` file."""
+    for flag in ("--config", "--state"):
+        for value in flag_values(argv, flag):
+            problem = json_object_problem(value)
+            if problem is None:
+                continue
+            fix = (
+                STATE_FIX
+                if flag == "--state"
+                else 'pass a JSON object of settings, e.g. {"oauth_credentials": {...}}.'
+            )
+            kind = "state" if flag == "--state" else "configuration"
+            sys.stderr.write(f"tap-gmail: {kind} error: {flag} {value}: {problem}. To fix: {fix}\n")
+            raise SystemExit(1)
+
+
 def main() -> None:
+    _check_json_files(sys.argv[1:])
     TapGmail.cli()

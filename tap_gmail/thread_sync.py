@@ -27,16 +27,19 @@ def _now() -> str:
 class ThreadsSync:
     def threads(self, state: dict) -> Iterator[dict | Checkpoint]:
         derived = self.derived
-        if derived and derived.full_h0 is not None:
-            yield from self._derived_full_threads(derived)
-            return
-        bookmark, _ = self._start_point(state, "threads")
-        if derived and derived.window and bookmark == derived.window[0]:
-            yield from self._derived_incremental_threads(derived)
-            return
-        yield from self._with_fallback(
-            "threads", state, self._incremental_threads, self._full_threads
-        )
+        try:
+            if derived and derived.full_h0 is not None:
+                yield from self._derived_full_threads(derived)
+                return
+            bookmark, _ = self._start_point(state, "threads")
+            if derived and derived.window and bookmark == derived.window[0]:
+                yield from self._derived_incremental_threads(derived)
+                return
+            yield from self._with_fallback(
+                "threads", state, self._incremental_threads, self._full_threads
+            )
+        finally:  # the threads stream is the store's last reader this run
+            self._replace_store(None)
 
     def _derived_full_threads(self, derived: DerivedThreads) -> Iterator[dict | Checkpoint]:
         """Every thread, aggregated from this run's full messages sync: no Gmail call."""

@@ -66,7 +66,7 @@ class MailboxContext:
     def granted_scopes(self) -> set[str]:
         with self._lock:
             if self._granted is None:
-                self.client.auth.token()  # the token answer says which scopes it holds
+                self.client.token()  # the token answer says which scopes it holds (retried)
                 self._granted = self.client.auth.granted_scopes()
             return self._granted
 
@@ -82,7 +82,8 @@ class MailboxContext:
     def _check_user_id(self) -> None:
         """An OAuth token acts on its own mailbox, whatever ``user_id`` says: before writing,
         make sure they agree (one getProfile), or the sends would go out From the wrong
-        address. A token that may not read its profile (gmail.send only) is trusted."""
+        address. A token that may not read its profile (gmail.send only: 403
+        insufficientPermissions) is trusted; any other 403 ("Delegation denied") is not."""
         configured = self.client.auth.mailbox
         if self.client.auth.kind != "oauth" or configured is None or self._verified:
             return
@@ -91,6 +92,14 @@ class MailboxContext:
         except ApiError as error:
             if error.status != 403:
                 raise
+            if error.reason != "insufficientPermissions":  # "Delegation denied for ..."
+                raise ConfigError(
+                    "user_id",
+                    f"Gmail refuses the OAuth token access to {configured!r} "
+                    f"({error.gmail_message}).",
+                    "set user_id to the token's own mailbox (or leave it unset), or use a "
+                    "refresh token of that mailbox.",
+                ) from None
             actual = configured
         self._verified = True
         if actual.lower() != configured.lower():

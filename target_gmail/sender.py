@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from gmail_core.batch import BatchPart
 from gmail_core.client import MailboxClient
-from gmail_core.errors import ApiError, TransientNetworkError
+from gmail_core.errors import ApiError, AuthError, NotSent, TransientNetworkError
 from gmail_core.transport import json_body
 
 from . import ledger as states
@@ -131,6 +131,15 @@ class Sender:
         for _ in range(self.policy.attempts):
             try:
                 answer = self._send_call(composed)
+            except (NotSent, AuthError) as error:
+                # The request never left: no connection, or no access token (the token
+                # endpoint failed or refused the credentials); the transport already retried
+                # what could pass. If no earlier attempt of this run may have been sent, the
+                # key is `failed` (nothing to reconcile; a rerun sends it). Otherwise it stays
+                # at intent and a rerun reconciles it first.
+                if problem is None:
+                    self.ledger.record_failed(self.mailbox, key, str(error))
+                raise
             except ApiError as error:
                 if not error.retryable:  # refused (400 invalid, 403 forbidden): not sent
                     self.ledger.record_failed(self.mailbox, key, str(error))

@@ -121,6 +121,8 @@ class TargetSettings:
     create_missing_labels: bool = False
     on_invalid_record: str = "fail"
     rejects_path: Path = Path(".target-gmail/rejects.jsonl")
+    reconcile_delays_s: tuple[float, ...] | None = None  # None: the sender's default
+    max_parallel_mailboxes: int = 4
 
     @classmethod
     def from_config(cls, config: Mapping) -> TargetSettings:
@@ -141,6 +143,9 @@ class TargetSettings:
                 )
             actions[str(stream)] = action
         folder = run_dir()
+        for name, file in (("plan_path", "plan.json"), ("ledger_path", "ledger.sqlite"),
+                           ("rejects_path", "rejects.jsonl")):  # fmt: skip
+            _file_path(config, name, file)
         return cls(
             actions=actions,
             unmapped_streams=_choice(config, "unmapped_streams", ("fail", "ignore"), "fail"),
@@ -151,6 +156,8 @@ class TargetSettings:
             create_missing_labels=_flag(config, "create_missing_labels"),
             on_invalid_record=_choice(config, "on_invalid_record", ON_INVALID, "fail"),
             rejects_path=Path(config.get("rejects_path") or folder / "rejects.jsonl"),
+            reconcile_delays_s=_reconcile_delays(config.get("reconcile_delays_s")),
+            max_parallel_mailboxes=_positive_int(config, "max_parallel_mailboxes", 4),
         )
 
     def action_for(self, stream: str) -> str | None:
@@ -177,3 +184,62 @@ def _flag(config: Mapping, name: str) -> bool:
     if str(value).lower() in ("false", "0", "no"):
         return False
     raise ConfigError(name, f"{value!r} is not a boolean", "use true or false.")
+
+
+MAX_RECONCILE_DELAY_S = 600.0
+
+
+def _reconcile_delays(value) -> tuple[float, ...] | None:
+    """The waits before each Message-ID search after a send with an unknown outcome.
+
+    An empty list would mean "never search", so a lost answer would be sent again blindly
+    (a duplicate): it is refused, as is any wait that ``time.sleep`` could not take.
+    """
+    if value is None:
+        return None
+    fix = "use e.g. [0, 2, 5] (the default): a few short waits, the first one usually 0."
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("reconcile_delays_s", f"{value!r} is not a list of seconds.", fix)
+    if not value:
+        raise ConfigError(
+            "reconcile_delays_s",
+            "needs at least one wait: with none, a send whose answer was lost would be "
+            "sent again without first asking Gmail whether it already has it.",
+            fix,
+        )
+    delays = []
+    for item in value:
+        try:  # the SDK reads JSON numbers with a fraction as Decimal
+            seconds = None if isinstance(item, (bool, str)) else float(item)
+        except (TypeError, ValueError):
+            seconds = None
+        if seconds is None:
+            raise ConfigError("reconcile_delays_s", f"{item!r} is not a number of seconds.", fix)
+        if not 0 <= seconds <= MAX_RECONCILE_DELAY_S:  # also refuses NaN
+            raise ConfigError(
+                "reconcile_delays_s",
+                f"{seconds:g} is outside 0..{MAX_RECONCILE_DELAY_S:g} seconds.",
+                fix,
+            )
+        delays.append(seconds)
+    return tuple(delays)
+
+
+def _positive_int(config: Mapping, name: str, default: int) -> int:
+    value = config.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            name, f"{value!r} is not a whole number of at least 1.", f"the default is {default}."
+        )
+    return value
+
+
+def _file_path(config: Mapping, name: str, file: str) -> None:
+    """A path setting must name a file: a directory there could never be written."""
+    value = config.get(name)
+    if value and Path(value).expanduser().is_dir():
+        raise ConfigError(
+            name, f"{value!r} is a directory.", f"name a file in it, e.g. {Path(value) / file}."
+        )

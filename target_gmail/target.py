@@ -8,7 +8,6 @@ applies the same records again (label changes are idempotent; sends are deduplic
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -22,6 +21,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from gmail_core.errors import ConfigError, GmailConnectorError
+from gmail_core.json_args import flag_values, json_object_problem
 from gmail_core.metrics import Metrics
 
 from .ledger import Ledger
@@ -91,8 +91,7 @@ class TargetGmail(Target):
         self._mailboxes: Mailboxes | None = None
         self._ledger: Ledger | None = None
         self._late_rejects: list[tuple[str, dict, str]] = []
-        delays = self.config.get("reconcile_delays_s")
-        self.reconcile_delays = tuple(float(d) for d in delays) if delays is not None else None
+        self.reconcile_delays = self.settings.reconcile_delays_s
 
     # ---- routing ---------------------------------------------------------------------
 
@@ -117,7 +116,7 @@ class TargetGmail(Target):
 
     @property
     def parallel_mailboxes(self) -> int:
-        return int(self.config.get("max_parallel_mailboxes") or 4)
+        return self.settings.max_parallel_mailboxes
 
     def mailboxes(self) -> Mailboxes:
         with self._lock:
@@ -228,8 +227,15 @@ class TargetGmail(Target):
         summary["rejected"] = self.rejects.total
         self.logger.info("target-gmail summary: %s", summary)
         if self.plan is not None:
-            self.plan.write(self.settings.plan_path)
-            sys.stderr.write(self.plan.render() + "\n")
+            sys.stderr.write(self.plan.render() + "\n")  # first: shown even if unwritable
+            try:
+                self.plan.write(self.settings.plan_path)
+            except OSError as problem:
+                self._exit(
+                    f"target-gmail: configuration error: setting `plan_path`: cannot write "
+                    f"{self.settings.plan_path}: {problem.strerror or problem}. To fix: point "
+                    "it at a writable file path (the plan above was not saved)."
+                )
             sys.stderr.write(f"plan written to {self.settings.plan_path}\n")
         if self.rejects.total and self.settings.on_invalid_record == "skip":
             self.logger.warning(
@@ -248,24 +254,12 @@ class TargetGmail(Target):
 
 def _check_config_files(argv: list[str]) -> None:
     """The SDK reads ``--config`` files with a traceback for a broken one: say it plainly."""
-    paths = [v for f, v in zip(argv, argv[1:], strict=False) if f == "--config"]
-    paths += [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
-    for value in paths:
-        if value == "ENV":
+    for value in flag_values(argv, "--config"):
+        problem = json_object_problem(value)
+        if problem is None:
             continue
-        try:
-            with open(value, encoding="utf-8") as file:
-                config = json.load(file)
-        except OSError as problem:
-            problem_text = problem.strerror
-        except ValueError as problem:
-            problem_text = f"not valid JSON ({problem})"
-        else:
-            if isinstance(config, dict):
-                continue
-            problem_text = f"a JSON {type(config).__name__}, not an object of settings"
         sys.stderr.write(
-            f"target-gmail: configuration error: --config {value}: {problem_text}. "
+            f"target-gmail: configuration error: --config {value}: {problem}. "
             'Pass a JSON object of settings, e.g. {"oauth_credentials": {...}}.\n'
         )
         raise SystemExit(1)

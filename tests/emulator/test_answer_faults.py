@@ -197,3 +197,26 @@ def test_cli_and_admin_set_the_new_faults(server):
     assert replay["kinds"] == ["truncated_json", "stall"] and replay["stall_ms"] == 250
     with pytest.raises(requests.HTTPError):
         admin(server, "config", {"fault_kinds": ["bogus"]})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"fault_rate": 2}, {"fault_kinds": ["bogus"]}, {"fault_rate": "x"}, {"latency_ms": "x"}],
+)
+def test_a_refused_config_change_is_not_half_applied(server, alice, bad):
+    """A refused /_emulator/config change used to stay in the config: every later call,
+    even a valid one such as turning faults off, was refused for it (the control API was
+    wedged until restart), and the faults in force were whatever was set before."""
+    url = f"{server.url}/_emulator/config"
+    refused = requests.post(url, json={**bad, "fault_methods": ["gmail.users.messages.list"]})
+    assert refused.status_code == 400
+    before = admin(server, "stats")["faults"]["injector"]["injected"]
+    alice.ok("GET", "/messages")  # the refused fault_methods are not in force either
+    assert admin(server, "stats")["faults"]["injector"]["injected"] == before
+    unrelated = requests.post(url, json={"token_ttl": 3600})  # leaves the bad key alone
+    assert unrelated.status_code == 200, unrelated.text
+    admin(server, "config", {"fault_rate": 1.0, "fault_kinds": ["503"],
+                             "fault_methods": ["gmail.users.messages.list"]})  # fmt: skip
+    assert alice.call("GET", "/messages").status_code == 503
+    admin(server, "config", {"fault_rate": 0})
+    assert alice.call("GET", "/messages").status_code == 200

@@ -104,6 +104,7 @@ def test_delegation_watches_every_mailbox_and_one_failure_spares_the_rest(push_e
         ({"loader": None}, ["serve", "--port", "0"], "`loader`"),
         ({"sync_debounce_s": "fast", "loader": "x"}, ["serve", "--port", "0"], "sync_debounce_s"),
         ({"oauth_credentials": None}, ["watch"], "`oauth_credentials`"),
+        ({"listen_port": 8080.7, "loader": "x"}, ["serve"], "not a whole number"),
     ],
 )
 def test_config_mistakes_name_the_setting(push_emulator, tmp_path, change, args, named):
@@ -125,3 +126,39 @@ def test_a_gmail_error_fails_with_the_mailbox_named(push_emulator, tmp_path):
     assert result.returncode == 1
     assert "failed" in result.stderr and "Invalid label: Label_404" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+DAMAGED_WATCHES = {
+    "watches a list": ('{"watches": []}', "holds no `watches` object"),
+    "entry a string": ('{"watches": {"alice@example.com": "x"}}', "it is a str"),
+    "no expiration": (
+        json.dumps({"watches": {"alice@example.com": {"topic_name": TOPIC, "label_ids": []}}}),
+        "no whole-number `expiration_ms`",
+    ),
+    "expiration a word": (
+        json.dumps({"watches": {"alice@example.com": {"expiration_ms": "soon"}}}),
+        "no whole-number `expiration_ms`",
+    ),
+    "not json": ("{garbage", "is not readable JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_WATCHES))
+def test_a_damaged_watch_state_is_renewed_not_a_traceback(push_emulator, tmp_path, case):
+    # A hand-edited or older watches.json used to crash status and watch --renew-before
+    # with a traceback (KeyError, TypeError, AttributeError), so the cron renewal stopped.
+    text, problem = DAMAGED_WATCHES[case]
+    path = write_config(tmp_path, base_config(push_emulator, tmp_path))
+    (tmp_path / "watches.json").write_text(text)
+    status = run_cli(path, "status")
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    assert f"gmail-push: warning: {tmp_path / 'watches.json'}" in status.stderr
+    assert problem in status.stderr
+    renew = run_cli(path, "watch", "--renew-before", "24h")
+    assert renew.returncode == 0 and "Traceback" not in renew.stderr, renew.stderr
+    assert "alice@example.com: watched:" in renew.stdout  # the unreadable entry is renewed
+    assert _watch_calls(push_emulator) == 1
+    watches = json.loads((tmp_path / "watches.json").read_text())["watches"]
+    assert isinstance(watches["alice@example.com"]["expiration_ms"], int)
+    kept = run_cli(path, "watch", "--renew-before", "24h")  # the file is whole again
+    assert "alice@example.com: kept:" in kept.stdout and kept.stderr == ""

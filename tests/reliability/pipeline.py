@@ -20,7 +20,7 @@ from pathlib import Path
 from gmail_emulator import EmulatorConfig, start_emulator
 from tests import secrets_guard
 from tests.conftest import Api, issue_token
-from tests.tap.conftest import TAP
+from tests.tap.conftest import TAP, with_index_dir
 
 STREAMS = ("messages", "threads", "labels")
 ALICE = "alice@example.com"
@@ -95,7 +95,7 @@ def run_tap_until(
     Records after the last STATE are not counted as committed: a loader only trusts what
     a STATE message covers, and the resumed run must send those records again.
     """
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "config.json").write_text(json.dumps(with_index_dir(config, tmp_path)))
     args = [TAP, "--config", str(tmp_path / "config.json")]
     if state:
         (tmp_path / "state.json").write_text(json.dumps(state))

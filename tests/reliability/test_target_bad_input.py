@@ -246,3 +246,17 @@ def run_raw(emu, tmp_path, config, text: str):
     for secret in SECRETS:
         assert secret not in result.stdout + result.stderr
     return result
+
+
+@pytest.mark.parametrize("setting", ["plan_path", "ledger_path", "rejects_path"])
+def test_a_path_setting_naming_a_directory_is_a_config_error(emu, tmp_path, setting):
+    # A dry run with `plan_path` set to a directory used to do all its work, then end in
+    # an IsADirectoryError traceback (and leave a stray "<dir>.tmp" file beside it).
+    folder = tmp_path / "somewhere"
+    folder.mkdir()
+    config = {**target_config(emu, tmp_path), "dry_run": True, setting: str(folder)}
+    text = "".join(json.dumps(line) + "\n" for line in GOOD)
+    run = run_raw(emu, tmp_path, config, text)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert f"setting `{setting}`" in run.stderr and "is a directory" in run.stderr
+    assert not (tmp_path / "somewhere.tmp").exists()

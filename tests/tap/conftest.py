@@ -50,13 +50,21 @@ def tap_config(server, **overrides) -> dict:
     return config
 
 
+def with_index_dir(config: dict, tmp_path: Path) -> dict:
+    """The config with thread indexes (tap_gmail.thread_index) beside the test's files, not
+    in the directory pytest runs from."""
+    return {"thread_index_dir": str(tmp_path / "thread-index"), **config}
+
+
 def run_tap(
     tmp_path: Path,
     config: dict,
     state: dict | None = None,
     timeout: int = 300,
     extra_args: tuple[str, ...] = (),
+    preexec=None,
 ) -> TapRun:
+    config = with_index_dir(config, tmp_path)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     args = [TAP, "--config", str(config_path), *extra_args]
@@ -64,7 +72,9 @@ def run_tap(
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
         args += ["--state", str(state_path)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
+    )
     secrets_guard.watch("tap-gmail stdout", result.stdout)
     secrets_guard.watch("tap-gmail stderr", result.stderr)
     run = TapRun(result.returncode, stdout=result.stdout, stderr=result.stderr)

@@ -61,6 +61,8 @@ def test_meltano_run_into_duckdb_full_then_incremental(emulator, tmp_path):
     second = _meltano_run(emulator, database, suffix)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "incremental from historyId" in second.stderr
+    # The thread index survives between Meltano runs (.meltano/run/tap-gmail/thread-index).
+    assert "thread index" not in second.stderr and "threads.get" not in second.stderr
     with duckdb.connect(str(database), read_only=True) as db:
         assert (
             db.execute(
@@ -72,6 +74,10 @@ def test_meltano_run_into_duckdb_full_then_incremental(emulator, tmp_path):
             "select label_ids from tap_gmail.messages where id = ?", [listed[1]["id"]]
         ).fetchone()[0]
         assert "STARRED" in labels
+        thread_labels = db.execute(
+            "select label_ids from tap_gmail.threads where id = ?", [listed[1]["threadId"]]
+        ).fetchone()[0]
+        assert "STARRED" in thread_labels
         deleted = db.execute(
             "select _sdc_deleted_at from tap_gmail.messages where id = ?", [listed[2]["id"]]
         ).fetchone()[0]

@@ -9,7 +9,7 @@ import pytest
 
 from gmail_emulator import EmulatorConfig, start_emulator
 from tests.conftest import Api, admin, issue_token
-from tests.tap.conftest import TAP, run_tap, tap_config
+from tests.tap.conftest import TAP, run_tap, tap_config, with_index_dir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -20,7 +20,7 @@ def test_killed_full_sync_resumes_from_page_checkpoint(tmp_path):
     )
     try:
         config = tap_config(server, message_format="minimal")
-        (tmp_path / "config.json").write_text(json.dumps(config))
+        (tmp_path / "config.json").write_text(json.dumps(with_index_dir(config, tmp_path)))
         process = subprocess.Popen(
             [TAP, "--config", str(tmp_path / "config.json")],
             stdout=subprocess.PIPE,

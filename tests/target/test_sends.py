@@ -231,3 +231,50 @@ def test_labels_on_a_send_only_token_are_rejected_before_sending(emu, alice, tmp
     [rejected] = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert "gmail.modify" in rejected["reason"]
     assert calls(emu, "messages.send") == 0
+
+
+@pytest.mark.parametrize(
+    ("delays", "problem"),
+    [([], "at least one"), ([-1], "-1"), ([0, "soon"], "soon"), ([0, 1e9], "1e+09")],
+)
+def test_unusable_reconcile_delays_are_a_config_error_not_a_duplicate_send(
+    emu, alice, tmp_path, delays, problem
+):
+    # Every send runs in Gmail but its answer is lost. With no reconcile search at all
+    # (``[]``) the target used to resend blindly: the same key was in SENT 4 times; a
+    # negative delay crashed with a traceback in the middle of the reconcile.
+    admin(emu, "config", {"fault_rate": 1.0, "fault_kinds": ["lost_response"],
+                          "fault_methods": ["gmail.users.messages.send"]})  # fmt: skip
+    lines = [schema("outbound_messages"), record("outbound_messages", outbound("lost-1"))]
+    config = target_config(emu, tmp_path, reconcile_delays_s=delays)
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "reconcile_delays_s" in run.stderr and problem in run.stderr, run.stderr[-3000:]
+    assert calls(emu, "messages.send") == 0
+    assert sent_with_subject(alice, "Hello lost-1") == []
+
+
+@pytest.mark.parametrize("parallel", [0, -2])
+def test_max_parallel_mailboxes_below_one_is_a_config_error(emu, tmp_path, parallel):
+    lines = [schema("outbound_messages"), record("outbound_messages", outbound("p-1"))]
+    config = target_config(emu, tmp_path, max_parallel_mailboxes=parallel)
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "setting `max_parallel_mailboxes`" in run.stderr, run.stderr[-3000:]
+    assert calls(emu, "messages.send") == 0
+
+
+def test_user_id_of_another_mailbox_is_a_config_error_before_any_write(emu, bob, tmp_path):
+    # alice's token with user_id bob: Gmail answers "Delegation denied" (403 forbidden) to
+    # every call, getProfile included. That is a wrong setting, not a send-only token (whose
+    # getProfile is 403 insufficientPermissions, so it cannot be checked and is trusted).
+    config = config_with_token(emu, tmp_path, "modify", user_id=BOB)
+    lines = [schema("outbound_messages"), record("outbound_messages", outbound("wrong-box"))]
+    run = run_target(tmp_path, config, lines)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "setting `user_id`" in run.stderr, run.stderr[-3000:]
+    assert "Delegation denied" in run.stderr and "To fix: set user_id" in run.stderr
+    assert calls(emu, "messages.send") == 0
+    assert sent_with_subject(bob, "Hello wrong-box") == []
