@@ -87,18 +87,20 @@ def main() -> None:
     parser.add_argument("--tree", action="append", help="code tree (default: this one)")
     parser.add_argument("--records", type=Path, help="keep and compare each tree's records")
     args = parser.parse_args()
-    trees = args.tree or [str(ROOT)]
+    trees = [str(Path(tree).resolve()) for tree in args.tree or [ROOT]]
+    records = args.records.resolve() if args.records else None
     streams = None if args.streams == "all" else set(args.streams.split(","))
     runs: dict[str, list[float]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="tap-cpu-") as tmp, emulator(args.messages) as url:
-        work = Path(tmp)
+        work, home = Path(tmp), Path.cwd()
+        os.chdir(work)  # each run's thread index (./.tap-gmail) goes with the temporary dir
         print(f"tap CPU, {args.messages}-message mailbox, streams {args.streams}, no latency")
         for rep in range(args.reps):
             for index, tree in enumerate(trees):
-                keep = args.records and rep == 0
+                keep = records and rep == 0
                 if keep:
-                    args.records.mkdir(parents=True, exist_ok=True)
-                out = args.records / f"tree{index}.jsonl" if keep else Path(os.devnull)
+                    records.mkdir(parents=True, exist_ok=True)
+                out = records / f"tree{index}.jsonl" if keep else Path(os.devnull)
                 run = run_tree(tree, url, work, streams, out)
                 if keep:
                     canonical(out)
@@ -109,13 +111,14 @@ def main() -> None:
                     f" {runs[tree][-1]:.3f} ms/msg; {dict(run.counts)}; {health(run)}",
                     flush=True,
                 )
+        os.chdir(home)
     for tree, values in runs.items():
         listed = ", ".join(f"{v:.3f}" for v in values)
         print(f"tree {tree}: median {statistics.median(values):.3f} ms/msg ({listed})")
-    if args.records and len(trees) > 1:
-        first = (args.records / "tree0.jsonl").read_bytes()
+    if records and len(trees) > 1:
+        first = (records / "tree0.jsonl").read_bytes()
         for index in range(1, len(trees)):
-            same = (args.records / f"tree{index}.jsonl").read_bytes() == first
+            same = (records / f"tree{index}.jsonl").read_bytes() == first
             print(f"records of tree {trees[index]} vs {trees[0]}: {'same' if same else 'DIFFER'}")
 
 
