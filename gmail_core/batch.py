@@ -165,28 +165,34 @@ class GmailBatch:
 
 
 def _encode(parts: list[BatchPart], boundary: str, user_id: str, authorization: str) -> bytes:
+    opening = f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <part-"
+    root = f"/gmail/v1/users/{user_id}/"
+    credentials = f" HTTP/1.1\r\nAuthorization: {authorization}\r\n"
+    queries: dict[str, str] = {}  # the parts of a chunk nearly always share their query
     chunks = []
     for index, part in enumerate(parts):
-        target = f"/gmail/v1/users/{user_id}/{part.path}"
+        target = root + part.path
         if part.params:
-            target += "?" + urlencode(part.params, doseq=True)
-        lines = [
-            f"--{boundary}",
-            "Content-Type: application/http",
-            f"Content-ID: <part-{index}>",
-            "",
-            f"{part.http_method} {target} HTTP/1.1",
-            f"Authorization: {authorization}",
-        ]
+            target += "?" + _query(part.params, queries)
         payload = b""
+        headers = ""
         if part.body is not None:
             payload = json.dumps(part.body, separators=(",", ":")).encode()
-            lines.append("Content-Type: application/json")
-            lines.append(f"Content-Length: {len(payload)}")
-        lines += ["", ""]
-        chunks.append("\r\n".join(lines).encode() + payload + b"\r\n")
+            headers = f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        head = f"{opening}{index}>\r\n\r\n{part.http_method} {target}{credentials}{headers}\r\n"
+        chunks.append(head.encode() + payload + b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks)
+
+
+def _query(params: dict[str, Any], seen: dict[str, str]) -> str:
+    """``urlencode(params, doseq=True)``, once per distinct ``params`` (by repr: the
+    parameters are strings, numbers and lists of them, whose repr fixes their text)."""
+    key = repr(params)
+    query = seen.get(key)
+    if query is None:
+        query = seen[key] = urlencode(params, doseq=True)
+    return query
 
 
 def _decode(response: requests.Response, parts: list[BatchPart], mailbox: str) -> list[PartResult]:

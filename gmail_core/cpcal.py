@@ -10,25 +10,23 @@ yields the same record whichever format fetched it.
 from __future__ import annotations
 
 import email.message
-import html
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 
 from .mime_parts import json_bodies, parse_raw, raw_bodies
-from .mime_text import _FOLD, _address_list, _b64url, decode_text
+from .mime_text import _FOLD, _address_list, _b64url, decode_text, unescape
 from .mime_text import decode_header as decode_header
 
 _UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_Z = "+00:00"  # what isoformat() appends for UTC
 _WANTED = frozenset(
     ("subject", "from", "to", "cc", "bcc", "reply-to", "message-id", "in-reply-to")
     + ("references", "date")
 )
 _MSG_ID = re.compile(r"<[^<>]*>")
-# The Date header as nearly every mailer writes it (RFC 5322 3.3, no comment, 4-digit year):
-# read directly, 4x faster than ``parsedate_to_datetime``, which reads anything else.
+# The Date header as nearly every mailer writes it (RFC 5322 3.3, no comment, 4-digit year).
 _DATE = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9][0-9]{3}) "
@@ -67,39 +65,49 @@ def _int(value) -> int | None:
 
 
 def _iso_ms(epoch_ms) -> str | None:
-    """Epoch milliseconds as ISO-8601 UTC; timedelta keeps the milliseconds exact."""
+    """Epoch milliseconds as ISO-8601 UTC; timedelta keeps the milliseconds exact.
+
+    Naive arithmetic plus a literal "+00:00": the same text as an aware UTC datetime's
+    ``isoformat``, at half the cost (two of these per message and thread record).
+    """
     ms = _int(epoch_ms)
     if ms is None:
         return None
     try:
-        return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="microseconds")
+        return (_NAIVE_EPOCH + timedelta(0, 0, 0, ms)).isoformat(timespec="microseconds") + _Z
     except OverflowError:
         return None
 
 
-@lru_cache(maxsize=128)
-def _zone(offset_s: int) -> timezone:
-    return timezone(timedelta(seconds=offset_s))
+def _usual_date_in_utc(found: re.Match) -> str:
+    """A ``_DATE`` match in UTC: what ``parsedate_to_datetime`` and ``astimezone`` give.
 
-
-def _parse_date(value: str) -> datetime:
-    """``parsedate_to_datetime(value)``, the same result and errors, faster when it can."""
-    found = _DATE.fullmatch(value)
-    if found is None:
-        return parsedate_to_datetime(value)
+    Naive arithmetic, with the same refusals: ValueError for a day, hour or second out of
+    range or an offset of 24 h or more (``timezone`` refuses it), OverflowError past year
+    1 or 9999. -0000 (zone unknown) reads as UTC, as RFC 5322 says.
+    """
     day, month, year, hour, minute, second, sign, tz_h, tz_m = found.groups()
-    # parsedate_to_datetime's offset: -0000 (zone unknown) is naive, read as UTC below
-    offset = (int(tz_h) * 3600 + int(tz_m) * 60) * (-1 if sign == "-" else 1)
-    when = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-    return datetime(*when, tzinfo=_zone(offset))
+    offset = int(tz_h) * 3600 + int(tz_m) * 60
+    if offset >= 86400:
+        raise ValueError("offset must be strictly between -24 h and 24 h")
+    local = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+    utc = local - timedelta(0, offset) if sign == "+" else local + timedelta(0, offset)
+    return utc.isoformat(timespec="microseconds") + _Z
 
 
 def _iso_date_header(value: str | None) -> str | None:
-    """The Date header in UTC; senders write garbage here, so unparseable means null."""
+    """The Date header in UTC; senders write garbage here, so unparseable means null.
+
+    The usual RFC 5322 form is read by one regex (4x faster than ``parsedate_to_datetime``,
+    which reads anything else).
+    """
     if not value:
         return None
     try:
-        parsed = _parse_date(value)
+        found = _DATE.fullmatch(value)
+        if found is not None:
+            return _usual_date_in_utc(found)
+        parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:  # "-0000": zone unknown, RFC 5322 says treat as UTC
@@ -186,7 +194,7 @@ def normalize_message(
         "message_id_header": (headers.get("message-id") or "").strip() or None,
         "in_reply_to": (headers.get("in-reply-to") or "").strip() or None,
         "references": (_MSG_ID.findall(refs) or refs.split()) if known else None,
-        "snippet": html.unescape(snippet) if snippet else snippet,
+        "snippet": unescape(snippet) if snippet else snippet,
         "body_text": text,
         "body_html": markup,
         "attachments": bodies.attachments if bodies else None,
@@ -233,7 +241,7 @@ def normalize_thread(thread: dict, mailbox: str, label_names: dict[str, str]) ->
         "id": thread["id"],
         "mailbox": mailbox,
         "history_id": _int(thread.get("historyId")),
-        "snippet": html.unescape(snippet) if snippet else snippet,
+        "snippet": unescape(snippet) if snippet else snippet,
         "message_ids": [m["id"] for m in msgs] if messages is not None else None,
         "message_count": len(msgs) if messages is not None else None,
         "label_ids": label_ids,

@@ -1,3 +1,3 @@
-from .tap import main
+from .cli import main
 
 main()

@@ -64,7 +64,8 @@ class MessageQuery:
         return True
 
     def keeps_record(self, record: dict) -> bool:
-        when = record.get("internal_date")
+        """``keeps`` for a messages record; its date is read only when ``start_date`` is set."""
+        when = record.get("internal_date") if self.start_date is not None else None
         ms = int(datetime.fromisoformat(when).timestamp() * 1000) if when else None
         return self.keeps(record.get("label_ids"), ms)
 
