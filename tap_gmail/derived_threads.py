@@ -152,6 +152,10 @@ class DerivedThreads:
         stored = None if record is None else json.dumps(record)
         self._write("INSERT OR REPLACE INTO threads VALUES (?, ?)", (thread_id, stored))
 
+    def forget_thread(self, thread_id: str) -> None:
+        """A whole copy fetched on an earlier page is stale (a message of it was deleted)."""
+        self._write("DELETE FROM threads WHERE id = ?", (thread_id,))
+
     def touch(self, thread_id: str) -> None:
         """A thread an incremental run changed, in the order the threads stream will emit."""
         self._seq += 1

@@ -147,6 +147,10 @@ class ThreadFeed:
         """
         mailbox = self.client.mailbox
         store.new_threads |= page.new_threads
+        for message_id, thread_id in page.deleted.items():
+            thread_id = store.remove_message(message_id) or thread_id
+            if thread_id:  # deleted during the run: a copy from an earlier page is stale
+                store.forget_thread(thread_id)
         for thread_id in page.thread_ids():
             store.touch(thread_id)
         single, whole = [], {}
