@@ -39,6 +39,7 @@ from tap_sync import (  # noqa: E402
     emulator,
     reset,
     run_process,
+    select,
     stats,
 )
 
@@ -63,20 +64,6 @@ def ensure_meltanolabs() -> Path:
     subprocess.run([*pip, *ML_PACKAGES], check=True, stderr=subprocess.DEVNULL)
     subprocess.run(probe, check=True)
     return python
-
-
-def select(args: list[str], only, work: Path, name: str, env=None) -> list[str]:
-    """``args`` plus a catalog selecting only the streams in ``only`` (None: as discovered)."""
-    if only is None:
-        return args
-    found = subprocess.run([*args, "--discover"], capture_output=True, env=env, check=True)
-    catalog = json.loads(found.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in only
-    (work / f"catalog-{name}.json").write_text(json.dumps(catalog))
-    return [*args, "--catalog", str(work / f"catalog-{name}.json")]
 
 
 def ours(url, work: Path, config: dict, only=None, state=None, name="ours") -> TapRun:

@@ -19,13 +19,12 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tap_sync import CREDS, emulator, health, run_process  # noqa: E402
+from tap_sync import CREDS, emulator, health, run_process, select  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = re.compile(r'^tap-gmail = "([\w.]+):(\w+)"', re.MULTILINE)
@@ -49,16 +48,7 @@ def tap_args(tree: str, url: str, work: Path, streams: set[str] | None, env: dic
     config["quota_units_per_second"] = 0
     (work / "config.json").write_text(json.dumps(config))
     args = [*entry_point(tree), "--config", str(work / "config.json")]
-    if streams is None:
-        return args
-    found = subprocess.run([*args, "--discover"], capture_output=True, env=env, check=True)
-    catalog = json.loads(found.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
-    (work / "catalog.json").write_text(json.dumps(catalog))
-    return [*args, "--catalog", str(work / "catalog.json")]
+    return select(args, streams, work, "cpu", env)
 
 
 def environment(tree: str) -> dict:

@@ -112,6 +112,20 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+def select(args: list[str], only, work: Path, name: str, env=None) -> list[str]:
+    """``args`` plus a catalog selecting only the streams in ``only`` (None: as discovered)."""
+    if only is None:
+        return args
+    found = subprocess.run([*args, "--discover"], capture_output=True, env=env, check=True)
+    catalog = json.loads(found.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in only
+    (work / f"catalog-{name}.json").write_text(json.dumps(catalog))
+    return [*args, "--catalog", str(work / f"catalog-{name}.json")]
+
+
 def run_tap(url, work: Path, quota=0, fmt=None, state=None, only=None, tee=None) -> TapRun:
     """Run tap-gmail, streaming stdout (nothing buffered); CPU is the RUSAGE_CHILDREN delta."""
     config = {"oauth_credentials": CREDS, "api_url": url, "token_url": f"{url}/token"}
@@ -122,15 +136,7 @@ def run_tap(url, work: Path, quota=0, fmt=None, state=None, only=None, tee=None)
     if state:
         (work / "state.json").write_text(json.dumps(state))
         args += ["--state", str(work / "state.json")]
-    if only:  # a catalog selecting only these streams
-        catalog = json.loads(subprocess.run([*args, "--discover"], capture_output=True).stdout)
-        for stream in catalog["streams"]:
-            for entry in stream["metadata"]:
-                if entry["breadcrumb"] == []:
-                    entry["metadata"]["selected"] = stream["tap_stream_id"] in only
-        (work / "catalog.json").write_text(json.dumps(catalog))
-        args += ["--catalog", str(work / "catalog.json")]
-    return run_process(args, work, tee=tee)
+    return run_process(select(args, only or None, work, "run"), work, tee=tee)
 
 
 RECORD_LINE = re.compile(rb'^\{"type": ?"RECORD", ?"stream": ?"([^"]+)"')

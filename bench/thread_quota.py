@@ -20,6 +20,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).parent))
+from tap_sync import select  # noqa: E402
+
 BIN = Path(sys.executable).parent
 USER = "alice@example.com"
 
@@ -40,25 +43,13 @@ def reset(url: str) -> None:
     requests.post(f"{url}/_emulator/stats/reset", json={}, timeout=30).raise_for_status()
 
 
-def catalog(work: Path, config: Path, streams: set[str]) -> Path:
-    found = json.loads(
-        subprocess.run(
-            [str(BIN / "tap-gmail"), "--config", str(config), "--discover"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    for stream in found["streams"]:
-        for entry in stream["metadata"]:
-            if not entry["breadcrumb"]:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
-    path = work / f"catalog-{'-'.join(sorted(streams))}.json"
-    path.write_text(json.dumps(found))
-    return path
+def catalog(work: Path, config: Path, streams: set[str]) -> str:
+    """The path of a catalog selecting only ``streams``."""
+    args = [str(BIN / "tap-gmail"), "--config", str(config)]
+    return select(args, streams, work, "-".join(sorted(streams)))[-1]
 
 
-def run(url: str, config: Path, streams: Path, state: dict | None, work: Path) -> tuple[int, dict]:
+def run(url: str, config: Path, streams: str, state: dict | None, work: Path) -> tuple[int, dict]:
     """Units spent by one tap run, and its final state."""
     args = [str(BIN / "tap-gmail"), "--config", str(config), "--catalog", str(streams)]
     if state:

@@ -50,6 +50,31 @@ def tap_config(server, **overrides) -> dict:
     return config
 
 
+def catalog_args(tmp_path: Path, config: dict, streams: set[str]) -> tuple[str, ...]:
+    """``--catalog`` arguments selecting only ``streams`` (from the tap's own discovery)."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    discovered = subprocess.run(
+        [TAP, "--config", str(config_path), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    catalog = json.loads(discovered.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if not entry["breadcrumb"]:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    path = tmp_path / f"catalog-{'-'.join(sorted(streams))}.json"
+    path.write_text(json.dumps(catalog))
+    return ("--catalog", str(path))
+
+
+def by_id(records) -> dict:
+    """Records by id; a tombstone's deletion time is compared as deleted or not."""
+    return {r["id"]: {**r, "_sdc_deleted_at": bool(r["_sdc_deleted_at"])} for r in records}
+
+
 def with_index_dir(config: dict, tmp_path: Path) -> dict:
     """The config with thread indexes (tap_gmail.thread_index) beside the test's files, not
     in the directory pytest runs from."""

@@ -3,52 +3,24 @@ at a fraction of the quota."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
 from tests.conftest import admin
 from tests.reliability.pipeline import mutate
-from tests.tap.conftest import TAP, run_tap, tap_config
+from tests.tap.conftest import by_id, catalog_args, run_tap, tap_config
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _catalog(tmp_path, config: dict, streams: set[str]) -> tuple[str, ...]:
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
-    catalog = json.loads(
-        subprocess.run(
-            [TAP, "--config", str(config_path), "--discover"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if not entry["breadcrumb"]:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
-    path = tmp_path / f"catalog-{'-'.join(sorted(streams))}.json"
-    path.write_text(json.dumps(catalog))
-    return ("--catalog", str(path))
 
 
 def _units(emulator) -> int:
     return admin(emulator, "stats")["quota_units"]["total"]
 
 
-def _by_id(records) -> dict:
-    """Records by id; a tombstone's deletion time is compared as deleted or not."""
-    return {r["id"]: {**r, "_sdc_deleted_at": bool(r["_sdc_deleted_at"])} for r in records}
-
-
 def test_derived_threads_equal_gmail_threads_and_cost_little(emulator, tmp_path):
     config = tap_config(emulator)
-    only_messages = _catalog(tmp_path, config, {"messages"})
-    only_threads = _catalog(tmp_path, config, {"threads"})
-    both = _catalog(tmp_path, config, {"messages", "threads"})
+    only_messages = catalog_args(tmp_path, config, {"messages"})
+    only_threads = catalog_args(tmp_path, config, {"threads"})
+    both = catalog_args(tmp_path, config, {"messages", "threads"})
 
     admin(emulator, "stats/reset", {})
     messages_alone = run_tap(tmp_path, config, extra_args=only_messages)
@@ -61,7 +33,7 @@ def test_derived_threads_equal_gmail_threads_and_cost_little(emulator, tmp_path)
     for run in (messages_alone, threads_alone, derived):
         assert run.returncode == 0, run.stderr[-2000:]
 
-    assert _by_id(derived.records["threads"]) == _by_id(threads_alone.records["threads"])
+    assert by_id(derived.records["threads"]) == by_id(threads_alone.records["threads"])
     assert both_units <= 1.1 * messages_units, (both_units, messages_units)
 
     # Incremental: changes on both sides of the same mailbox state, then compare again.
@@ -71,7 +43,7 @@ def test_derived_threads_equal_gmail_threads_and_cost_little(emulator, tmp_path)
     derived_next = run_tap(tmp_path, config, state=states["both"], extra_args=both)
     threads_next = run_tap(tmp_path, config, state=states["threads"], extra_args=only_threads)
     assert derived_next.returncode == 0 and threads_next.returncode == 0
-    assert _by_id(derived_next.records["threads"]) == _by_id(threads_next.records["threads"])
+    assert by_id(derived_next.records["threads"]) == by_id(threads_next.records["threads"])
     assert any(t["_sdc_deleted_at"] for t in derived_next.records["threads"])
 
 
@@ -84,15 +56,15 @@ def test_threads_the_messages_cannot_give_are_read_from_gmail(emulator, tmp_path
     """Minimal messages have no subject, and `messages.q` leaves out messages of a thread
     that `threads.get` has: derived threads would differ from Gmail's, so none are derived."""
     config = tap_config(emulator, **selection)
-    only_threads = _catalog(tmp_path, config, {"threads"})
-    both = _catalog(tmp_path, config, {"messages", "threads"})
+    only_threads = catalog_args(tmp_path, config, {"threads"})
+    both = catalog_args(tmp_path, config, {"messages", "threads"})
     first = run_tap(tmp_path, config, extra_args=both)
     threads_alone = run_tap(tmp_path, config, extra_args=only_threads)
     assert first.returncode == 0 and threads_alone.returncode == 0
-    assert _by_id(first.records["threads"]) == _by_id(threads_alone.records["threads"])
+    assert by_id(first.records["threads"]) == by_id(threads_alone.records["threads"])
 
     mutate(emulator, seed=4, changes=30)
     second = run_tap(tmp_path, config, state=first.state, extra_args=both)
     threads_next = run_tap(tmp_path, config, state=threads_alone.state, extra_args=only_threads)
     assert second.returncode == 0 and threads_next.returncode == 0
-    assert _by_id(second.records["threads"]) == _by_id(threads_next.records["threads"])
+    assert by_id(second.records["threads"]) == by_id(threads_next.records["threads"])

@@ -24,8 +24,7 @@ import pytest
 from gmail_emulator import EmulatorConfig, start_emulator
 from tests.conftest import Api, admin, issue_token
 from tests.reliability.pipeline import mutate
-from tests.tap.conftest import TAP, run_tap, tap_config, with_index_dir
-from tests.tap.test_derived_threads import _by_id, _catalog
+from tests.tap.conftest import TAP, by_id, catalog_args, run_tap, tap_config, with_index_dir
 
 pytestmark = pytest.mark.timeout(300)
 ALICE = "alice@example.com"
@@ -33,9 +32,9 @@ ALICE = "alice@example.com"
 
 def _streams(tmp_path, config) -> dict[str, tuple[str, ...]]:
     return {
-        "both": _catalog(tmp_path, config, {"messages", "threads"}),
-        "messages": _catalog(tmp_path, config, {"messages"}),
-        "threads": _catalog(tmp_path, config, {"threads"}),
+        "both": catalog_args(tmp_path, config, {"messages", "threads"}),
+        "messages": catalog_args(tmp_path, config, {"messages"}),
+        "threads": catalog_args(tmp_path, config, {"threads"}),
     }
 
 
@@ -72,8 +71,8 @@ def _assert_threads_as_gmail(tmp_path, config, streams, run) -> None:
     oracle_dir.mkdir(exist_ok=True)
     oracle = run_tap(oracle_dir, config, extra_args=streams["threads"])
     assert oracle.returncode == 0, oracle.stderr[-2000:]
-    truth = _by_id(oracle.records.get("threads", []))
-    emitted = _by_id(run.records.get("threads", []))
+    truth = by_id(oracle.records.get("threads", []))
+    emitted = by_id(run.records.get("threads", []))
     assert emitted, "the run emitted no thread"
     for thread_id, record in emitted.items():
         if record["_sdc_deleted_at"]:
@@ -204,7 +203,7 @@ def test_no_room_for_any_store_still_syncs_threads(emulator, tmp_path):
     assert "no thread index" in run.stderr and "Traceback" not in run.stderr
     (tmp_path / "oracle").mkdir()
     oracle = run_tap(tmp_path / "oracle", config, extra_args=streams["threads"])
-    assert _by_id(run.records["threads"]) == _by_id(oracle.records["threads"])
+    assert by_id(run.records["threads"]) == by_id(oracle.records["threads"])
 
 
 def test_index_off_keeps_nothing(emulator, tmp_path):
@@ -263,7 +262,7 @@ def test_killed_full_sync_resumes_into_its_index(tmp_path):
         assert "threads.list" not in _calls(server)
         (tmp_path / "oracle").mkdir()
         oracle = run_tap(tmp_path / "oracle", config, extra_args=streams["threads"])
-        assert _by_id(resumed.records["threads"]) == _by_id(oracle.records["threads"])
+        assert by_id(resumed.records["threads"]) == by_id(oracle.records["threads"])
     finally:
         server.stop()
 
